@@ -1,0 +1,237 @@
+"""Feature forecasters: given the block-stack outputs of the real passes so far, predict the next one.
+
+Every forecaster has the same three methods — ``update(tau, feature)`` after a real pass, ``predict(tau)``
+on a skipped step, ``reset()`` between runs — and is pure torch with no diffusers import, so it can be
+tested on synthetic curves. ``tau`` is the step mapped to [-1, 1) (see ``hooks``); forecasters only assume
+it increases.
+
+All arithmetic is float32 whatever the feature dtype (bf16 features lose the fit otherwise); ``predict``
+returns float32 and the caller casts.
+
+- ``ChebyshevForecaster`` — Spectrum (METHOD.md §1.3-1.5): ridge regression of the features on Chebyshev
+  polynomials T0..TM of tau over *all* real passes of the run, blended with linear extrapolation from the
+  last two passes by weight ``blend`` (w=1 is the paper's pure Chebyshev predictor).
+- ``TaylorForecaster`` — TaylorSeer-style finite-difference extrapolation of order 1 or 2 from the last
+  real passes.
+- ``ReuseForecaster`` — FORA-style reuse of the last real output.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+__all__ = [
+    "Forecaster",
+    "ChebyshevForecaster",
+    "TaylorForecaster",
+    "ReuseForecaster",
+    "FORECASTERS",
+    "make_forecaster",
+    "chebyshev_basis",
+]
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """What the hooks need from a forecaster."""
+
+    def update(self, tau: float, feature: torch.Tensor) -> None:
+        """Take the block-stack output of a real pass at time ``tau``."""
+
+    def predict(self, tau: float) -> torch.Tensor:
+        """The forecast output at ``tau`` (float32, the shape of the features)."""
+
+    def reset(self) -> None:
+        """Forget everything; the next run starts afresh."""
+
+    @property
+    def num_updates(self) -> int:
+        """How many real passes have been taken since the last reset."""
+
+
+def chebyshev_basis(tau: float, degree: int) -> torch.Tensor:
+    """[T0(tau), ..., T_degree(tau)] in float64, by the three-term recurrence."""
+    values = [1.0, float(tau)]
+    for _ in range(2, degree + 1):
+        values.append(2.0 * tau * values[-1] - values[-2])
+    return torch.tensor(values[: degree + 1], dtype=torch.float64)
+
+
+def _f32(feature: torch.Tensor) -> torch.Tensor:
+    return feature.detach().to(torch.float32)
+
+
+class ChebyshevForecaster:
+    """Spectrum's global spectral forecaster, with constant-size state.
+
+    The reference keeps every past feature and refits; the ridge solution only needs the sufficient
+    statistics G = XᵀX ((M+1)², float64) and B = XᵀH ((M+1)·F, float32), where X holds the Chebyshev rows
+    of the real passes and H their features. The prediction x(τ*)ᵀ(G + λI)⁻¹B is then a weighted sum of
+    the M+1 rows of B, whatever the number of passes: memory is (M+3)·F floats including the last two
+    features kept for the linear-extrapolation blend, against K·F for K passes in the reference.
+
+    Args:
+        degree: M, the highest Chebyshev degree (M+1 basis functions). Default 4.
+        ridge: λ, the ridge penalty, applied to every coefficient including T0 as in the reference
+            (so a constant is predicted ~7% small at M=4; the blend with w<1 recovers part of it). Default 0.1.
+        blend: w in h = (1-w)·h_linear + w·h_cheb; 1.0 is the paper, the reference scripts use 0.5.
+    """
+
+    def __init__(self, degree: int = 4, ridge: float = 0.1, blend: float = 1.0):
+        if degree < 0:
+            raise ValueError(f"degree must be >= 0, got {degree}")
+        if ridge < 0:
+            raise ValueError(f"ridge must be >= 0, got {ridge}")
+        if not 0.0 <= blend <= 1.0:
+            raise ValueError(f"blend must be in [0, 1], got {blend}")
+        self.degree, self.ridge, self.blend = degree, ridge, blend
+        self.reset()
+
+    def reset(self) -> None:
+        self._gram = torch.zeros(self.degree + 1, self.degree + 1, dtype=torch.float64)
+        self._moments: torch.Tensor | None = None  # B = XᵀH, shape (M+1, *feature_shape)
+        self._last: list[tuple[float, torch.Tensor]] = []  # the last two (tau, feature)
+        self._count = 0
+
+    @property
+    def num_updates(self) -> int:
+        return self._count
+
+    def update(self, tau: float, feature: torch.Tensor) -> None:
+        x = chebyshev_basis(tau, self.degree)
+        h = _f32(feature)
+        if self._moments is None:
+            self._moments = torch.zeros((self.degree + 1, *h.shape), dtype=torch.float32, device=h.device)
+        elif self._moments.shape[1:] != h.shape:
+            raise ValueError(
+                f"feature shape changed within a run: {tuple(self._moments.shape[1:])} -> {tuple(h.shape)}"
+            )
+        self._gram += torch.outer(x, x)
+        for p in range(self.degree + 1):
+            self._moments[p].add_(h, alpha=float(x[p]))
+        self._last = (self._last + [(float(tau), h)])[-2:]
+        self._count += 1
+
+    def chebyshev_weights(self, tau: float) -> torch.Tensor:
+        """a = (G + λI)⁻¹ x(τ): the prediction is Σ_p a_p · B_p (float64, length M+1)."""
+        system = self._gram + self.ridge * torch.eye(self.degree + 1, dtype=torch.float64)
+        rhs = chebyshev_basis(tau, self.degree).unsqueeze(1)
+        try:
+            chol = torch.linalg.cholesky(system)
+        except RuntimeError:  # singular at ridge=0 with fewer passes than coefficients
+            jitter = 1e-6 * system.diagonal().mean().clamp_min(1e-12)
+            chol = torch.linalg.cholesky(system + jitter * torch.eye(self.degree + 1, dtype=torch.float64))
+        return torch.cholesky_solve(rhs, chol).squeeze(1)
+
+    def predict(self, tau: float) -> torch.Tensor:
+        if self._count == 0:
+            raise RuntimeError("predict() before any update(): the forecaster has no real pass to fit")
+        out = torch.zeros_like(self._last[-1][1])
+        if self.blend > 0:
+            for p, a in enumerate(self.chebyshev_weights(tau).tolist()):
+                out.add_(self._moments[p], alpha=self.blend * a)
+        if self.blend < 1:
+            out.add_(_linear_extrapolation(self._last, tau), alpha=1.0 - self.blend)
+        return out
+
+    def state_bytes(self) -> int:
+        tensors = ([self._moments] if self._moments is not None else []) + [h for _, h in self._last]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _linear_extrapolation(last: list[tuple[float, torch.Tensor]], tau: float) -> torch.Tensor:
+    """h_i + k·(h_i − h_{i−1}) with k = (τ − τ_i)/(τ_i − τ_{i−1}); just h_i after a single pass."""
+    (t1, h1) = last[-1]
+    if len(last) < 2:
+        return h1
+    (t0, h0) = last[-2]
+    k = (tau - t1) / (t1 - t0)
+    return h1 + k * (h1 - h0)
+
+
+class TaylorForecaster:
+    """TaylorSeer's baseline: extrapolate from the last ``order`` + 1 real passes by finite differences.
+
+    Written in Newton's divided-difference form, which equals TaylorSeer's finite-difference Taylor series
+    on a uniform grid to first order and stays exact for polynomials of degree <= ``order`` when real passes
+    are unevenly spaced, as they are under Spectrum's schedule. With fewer passes than ``order`` + 1 it uses
+    the highest order it has.
+    """
+
+    def __init__(self, order: int = 1):
+        if order not in (1, 2):
+            raise ValueError(f"taylor order must be 1 or 2, got {order}")
+        self.order = order
+        self.reset()
+
+    def reset(self) -> None:
+        self._points: list[tuple[float, torch.Tensor]] = []
+        self._count = 0
+
+    @property
+    def num_updates(self) -> int:
+        return self._count
+
+    def update(self, tau: float, feature: torch.Tensor) -> None:
+        self._points = (self._points + [(float(tau), _f32(feature))])[-(self.order + 1) :]
+        self._count += 1
+
+    def predict(self, tau: float) -> torch.Tensor:
+        if not self._points:
+            raise RuntimeError("predict() before any update(): the forecaster has no real pass to fit")
+        taus = [t for t, _ in self._points][::-1]  # newest first
+        table = [h for _, h in self._points][::-1]
+        out = table[0].clone()
+        product = 1.0
+        for j in range(1, len(table)):
+            # divided differences of order j, newest first
+            table = [(table[i] - table[i + 1]) / (taus[i] - taus[i + j]) for i in range(len(table) - 1)]
+            product *= tau - taus[j - 1]
+            out.add_(table[0], alpha=product)
+        return out
+
+    def state_bytes(self) -> int:
+        return sum(h.numel() * h.element_size() for _, h in self._points)
+
+
+class ReuseForecaster:
+    """FORA's baseline: the last real output, unchanged."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self._last: torch.Tensor | None = None
+        self._count = 0
+
+    @property
+    def num_updates(self) -> int:
+        return self._count
+
+    def update(self, tau: float, feature: torch.Tensor) -> None:
+        self._last = _f32(feature)
+        self._count += 1
+
+    def predict(self, tau: float) -> torch.Tensor:
+        if self._last is None:
+            raise RuntimeError("predict() before any update(): the forecaster has no real pass to reuse")
+        return self._last.clone()
+
+    def state_bytes(self) -> int:
+        return 0 if self._last is None else self._last.numel() * self._last.element_size()
+
+
+FORECASTERS = ("chebyshev", "taylor", "reuse")
+
+
+def make_forecaster(name: str, *, degree: int = 4, ridge: float = 0.1, blend: float = 1.0, taylor_order: int = 1):
+    """A fresh forecaster by name (one of ``FORECASTERS``)."""
+    if name == "chebyshev":
+        return ChebyshevForecaster(degree=degree, ridge=ridge, blend=blend)
+    if name == "taylor":
+        return TaylorForecaster(order=taylor_order)
+    if name == "reuse":
+        return ReuseForecaster()
+    raise ValueError(f"Unknown forecaster {name!r}. Choose from: {', '.join(FORECASTERS)}")

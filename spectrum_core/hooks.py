@@ -1,0 +1,511 @@
+"""Spectrum inside diffusers' sampling loop, built on ``diffusers.hooks`` like its own caches.
+
+``apply_spectrum(pipe, config)`` registers three kinds of hooks on each denoiser (``transformer`` and, for
+Wan2.2, ``transformer_2``):
+
+- a model hook on the transformer that, at every call, works out the step and the CFG branch, decides
+  from the schedule whether this step is real or forecast, times the call and records it;
+- a block hook on every transformer block that, on a forecast step, hands its inputs through unchanged
+  instead of computing — so no block runs at all;
+- a head hook on the output head (``norm_out``) that, on a real step, feeds the last block's output to the
+  branch's forecaster and, on a forecast step, substitutes the forecast for it. The head then runs with the
+  current timestep embedding, as in the paper.
+
+Where the state lives: a ``_Session`` per handle (the pipeline, the config, the current run's schedules
+and stats) and, per transformer, a ``StateManager`` keyed by the pipeline's cache context (``"cond"`` /
+``"uncond"``, or one default branch for pipelines that open none, like SD3's batched CFG pair). Nothing is
+global and nothing replaces a class's ``forward`` or the pipeline's ``__call__``.
+
+How a run is recognised: every pipeline call sets the scheduler's timesteps anew, so a transformer call
+that sees a timesteps tensor other than the current run's starts a new run — state is reset at the start of
+every call, including after a call that raised, and the step count comes from the call itself. The step
+index is the pipeline's (its cache context's ``step_index`` when given, else the scheduler's), so branches
+and experts never depend on counting alternate calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from diffusers.hooks import HookRegistry, ModelHook
+from diffusers.hooks.hooks import BaseState, StateManager
+
+from .config import SpectrumConfig
+from .families import Family, expert_names, expert_segments, family_for
+from .forecasters import make_forecaster
+from .schedule import Schedule, plan_segments
+
+__all__ = ["apply_spectrum", "SpectrumHandle", "CallStats", "StepEvent"]
+
+_MODEL_HOOK = "spectrum_model"
+_BLOCK_HOOK = "spectrum_block"
+_HEAD_HOOK = "spectrum_head"
+_DEFAULT_BRANCH = "default"
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One transformer call, as reported to ``SpectrumHandle.subscribe`` listeners."""
+
+    step: int
+    num_steps: int
+    branch: str
+    real: bool
+    seconds: float
+
+
+@dataclass
+class CallStats:
+    """What one pipeline call did.
+
+    ``real_steps`` are the steps where the network ran (in any branch), ``nfe`` their number — the paper's
+    NFE; ``nfe_by_branch`` counts real passes per ``expert/branch``. Seconds are wall-clock with the device
+    synchronized: ``transformer_seconds`` inside the transformer calls (split into real and forecast calls),
+    ``denoise_seconds`` from the start of the first transformer call to the end of the last.
+    """
+
+    num_steps: int
+    schedule: dict[str, dict[str, Any]]
+    real_steps: list[int] = field(default_factory=list)
+    forecast_steps: list[int] = field(default_factory=list)
+    nfe_by_branch: dict[str, int] = field(default_factory=dict)
+    fallbacks: int = 0
+    transformer_calls: int = 0
+    real_calls: int = 0
+    transformer_seconds: float = 0.0
+    real_call_seconds: float = 0.0
+    forecast_call_seconds: float = 0.0
+    denoise_seconds: float = 0.0
+
+    @property
+    def nfe(self) -> int:
+        return len(self.real_steps)
+
+    @property
+    def forecast_calls(self) -> int:
+        return self.transformer_calls - self.real_calls
+
+    @property
+    def estimated_full_seconds(self) -> float:
+        """Denoising time had every call been real: the mean real call times the number of calls."""
+        if not self.real_calls:
+            return self.denoise_seconds
+        mean_real = self.real_call_seconds / self.real_calls
+        return self.denoise_seconds - self.transformer_seconds + mean_real * self.transformer_calls
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "num_steps": self.num_steps,
+            "nfe": self.nfe,
+            "real_steps": list(self.real_steps),
+            "forecast_steps": list(self.forecast_steps),
+            "nfe_by_branch": dict(self.nfe_by_branch),
+            "fallbacks": self.fallbacks,
+            "transformer_calls": self.transformer_calls,
+            "real_calls": self.real_calls,
+            "transformer_seconds": self.transformer_seconds,
+            "real_call_seconds": self.real_call_seconds,
+            "forecast_call_seconds": self.forecast_call_seconds,
+            "denoise_seconds": self.denoise_seconds,
+            "schedule": self.schedule,
+        }
+
+
+class _BranchState(BaseState):
+    """One CFG branch of one expert: its forecaster and, for pipelines without a step index, a counter."""
+
+    def __init__(self, make: Callable[[], Any]):
+        self.forecaster = make()
+        self.calls = 0
+
+    def reset(self) -> None:
+        self.forecaster.reset()
+        self.calls = 0
+
+
+class _BranchStates(StateManager):
+    """diffusers' per-cache-context state, with one default branch when the pipeline opens no context."""
+
+    def get_state(self) -> _BranchState:
+        name = self._context.name if self._context is not None else _DEFAULT_BRANCH
+        if name not in self._state_cache:
+            self._state_cache[name] = self._state_cls(*self._init_args, **self._init_kwargs)
+        return self._state_cache[name]
+
+    @property
+    def branch_name(self) -> str:
+        return self._context.name if self._context is not None else _DEFAULT_BRANCH
+
+    def clear(self) -> None:
+        """Drop every branch's state but keep the context the pipeline has set for the current call."""
+        for state in self._state_cache.values():
+            state.reset()
+        self._state_cache.clear()
+
+
+@dataclass
+class _Decision:
+    """What the current transformer call does, read by the block and head hooks."""
+
+    step: int
+    local_step: int
+    tau: float
+    real: bool
+    branch: _BranchState
+    in_segment: bool
+    forecast: torch.Tensor | None = None
+
+
+@dataclass
+class _Run:
+    timesteps: torch.Tensor
+    offset: int
+    segments: dict[str, tuple[int, int]]
+    schedules: dict[str, Schedule]
+    real_sets: dict[str, frozenset[int]]
+    stats: CallStats
+    real_steps: set[int] = field(default_factory=set)
+    seen_steps: set[int] = field(default_factory=set)
+    started: float | None = None
+
+
+def _sync_clock() -> float:
+    """Wall-clock seconds after waiting for queued device work, so a timer covers the kernels it launched."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        torch.mps.synchronize()
+    return time.perf_counter()
+
+
+class _Session:
+    """Everything one ``apply_spectrum`` shares across its hooks: the pipeline, config, run and stats."""
+
+    def __init__(self, pipe: Any, config: SpectrumConfig, experts: list[str]):
+        self._pipe = weakref.ref(pipe)
+        self.config = config
+        self.experts = experts
+        self.model_hooks: dict[str, SpectrumModelHook] = {}
+        self.run: _Run | None = None
+        self.history: list[CallStats] = []
+        self.listeners: list[Callable[[StepEvent], None]] = []
+
+    @property
+    def pipe(self) -> Any:
+        pipe = self._pipe()
+        if pipe is None:
+            raise RuntimeError("the pipeline this Spectrum handle was applied to no longer exists")
+        return pipe
+
+    def current_run(self) -> _Run:
+        scheduler = self.pipe.scheduler
+        timesteps = getattr(scheduler, "timesteps", None)
+        if timesteps is None:
+            raise RuntimeError(
+                "Spectrum needs the pipeline's scheduler timesteps to know the step count: call the pipeline, "
+                "not the transformer alone"
+            )
+        if self.run is None or self.run.timesteps is not timesteps:
+            self._start_run(scheduler, timesteps)
+        return self.run
+
+    def _start_run(self, scheduler: Any, timesteps: torch.Tensor) -> None:
+        for hook in self.model_hooks.values():
+            hook.state_manager.clear()
+        offset = int(getattr(scheduler, "begin_index", None) or 0)
+        segments = expert_segments(self.pipe, timesteps[offset:], self.experts)
+        order = sorted(segments, key=lambda name: segments[name][0])
+        cfg = self.config
+        plans = plan_segments(
+            tuple(segments[name][1] - segments[name][0] for name in order),
+            warmup=cfg.warmup,
+            window=float(cfg.window),
+            alpha=cfg.effective_alpha,
+            nfe=cfg.nfe,
+            force_last=cfg.force_last,
+        )
+        schedules = dict(zip(order, plans))
+        stats = CallStats(
+            num_steps=len(timesteps) - offset,
+            schedule={
+                name: {
+                    "segment": list(segments[name]),
+                    "warmup": s.warmup,
+                    "window": s.window,
+                    "alpha": s.alpha,
+                    "planned_real_steps": [segments[name][0] + i for i in s.steps],
+                }
+                for name, s in schedules.items()
+            },
+        )
+        self.run = _Run(
+            timesteps=timesteps,
+            offset=offset,
+            segments=segments,
+            schedules=schedules,
+            real_sets={name: frozenset(s.steps) for name, s in schedules.items()},
+            stats=stats,
+        )
+        self.history.append(stats)
+
+    def step_index(self, hook: "SpectrumModelHook", branch: _BranchState) -> int:
+        """The run's step for this call: the pipeline's own index when it gives one, else a branch counter."""
+        context = hook.state_manager._context
+        if context is not None and context.step_index is not None:
+            return int(context.step_index) - self.run.offset
+        scheduler = self.pipe.scheduler
+        if hasattr(scheduler, "step_index"):
+            index = scheduler.step_index
+            if index is None:
+                index = getattr(scheduler, "begin_index", None) or 0
+            return int(index) - self.run.offset
+        return branch.calls
+
+    def record(self, branch: str, decision: _Decision, seconds: float, started: float) -> None:
+        run = self.run
+        stats = run.stats
+        stats.transformer_calls += 1
+        stats.transformer_seconds += seconds
+        if decision.real:
+            stats.real_calls += 1
+            stats.real_call_seconds += seconds
+            stats.nfe_by_branch[branch] = stats.nfe_by_branch.get(branch, 0) + 1
+            run.real_steps.add(decision.step)
+        else:
+            stats.forecast_call_seconds += seconds
+        run.seen_steps.add(decision.step)
+        stats.real_steps = sorted(run.real_steps)
+        stats.forecast_steps = sorted(run.seen_steps - run.real_steps)
+        if run.started is None:
+            run.started = started
+        stats.denoise_seconds = started + seconds - run.started
+        event = StepEvent(decision.step, stats.num_steps, branch, decision.real, seconds)
+        for listener in list(self.listeners):
+            listener(event)
+
+
+class SpectrumModelHook(ModelHook):
+    """On the transformer: decides real vs forecast for each call, times it and records it."""
+
+    _is_stateful = True
+
+    def __init__(self, session: _Session, expert: str, family: Family):
+        super().__init__()
+        self.session = session
+        self.expert = expert
+        self.family = family
+        cfg = session.config
+        make = lambda: make_forecaster(  # noqa: E731
+            cfg.forecaster, degree=cfg.degree, ridge=cfg.ridge, blend=cfg.blend, taylor_order=cfg.taylor_order
+        )
+        self.state_manager = _BranchStates(_BranchState, (make,))
+        self.current: _Decision | None = None
+
+    def new_forward(self, module: torch.nn.Module, *args, **kwargs):
+        decision = self._decide()
+        started = _sync_clock()
+        self.current = decision
+        try:
+            output = self.fn_ref.original_forward(*args, **kwargs)
+        finally:
+            self.current = None
+        seconds = _sync_clock() - started
+        self._record(decision, seconds, started)
+        return output
+
+    @torch.compiler.disable
+    def _decide(self) -> _Decision:
+        session = self.session
+        run = session.current_run()
+        branch = self.state_manager.get_state()
+        step = session.step_index(self, branch)
+        branch.calls += 1
+        start, end = run.segments.get(self.expert, (0, 0))
+        local = step - start
+        in_segment = 0 <= local < end - start
+        horizon = session.config.tau_horizon or (end - start)
+        tau = 2.0 * local / max(horizon, 1) - 1.0
+        real = (
+            not in_segment
+            or local in run.real_sets[self.expert]
+            or branch.forecaster.num_updates == 0
+        )
+        decision = _Decision(step, local, tau, real, branch, in_segment)
+        if not real:
+            forecast = branch.forecaster.predict(tau)
+            if bool(torch.isfinite(forecast).all()):
+                decision.forecast = forecast
+            else:  # a diverged fit must never reach the image: run the network instead
+                decision.real = True
+                run.stats.fallbacks += 1
+        return decision
+
+    @torch.compiler.disable
+    def _record(self, decision: _Decision, seconds: float, started: float) -> None:
+        name = self.state_manager.branch_name
+        label = self.expert if name == _DEFAULT_BRANCH else f"{self.expert}/{name}"
+        self.session.record(label, decision, seconds, started)
+
+    def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
+        # Called by the pipeline when a call ends: free the forecasters' memory; the stats stay.
+        self.state_manager.clear()
+        return module
+
+
+class _SkipBlockHook(ModelHook):
+    """On each transformer block: on a forecast step, return the block's inputs instead of running it."""
+
+    def __init__(self, owner: SpectrumModelHook, outputs: tuple[str, ...]):
+        super().__init__()
+        self.owner = owner
+        self.outputs = outputs
+        self._positions: dict[str, int] = {}
+
+    def initialize_hook(self, module: torch.nn.Module) -> torch.nn.Module:
+        params = list(inspect.signature(module.forward).parameters)
+        self._positions = {name: params.index(name) for name in self.outputs if name in params}
+        missing = [name for name in self.outputs if name not in self._positions]
+        if missing:
+            raise ValueError(f"{type(module).__name__}.forward has no argument(s) {missing}: family data is stale")
+        return module
+
+    def new_forward(self, module: torch.nn.Module, *args, **kwargs):
+        decision = self.owner.current
+        if decision is None or decision.real:
+            return self.fn_ref.original_forward(*args, **kwargs)
+        values = []
+        for name in self.outputs:
+            position = self._positions[name]
+            values.append(args[position] if position < len(args) else kwargs[name])
+        return values[0] if len(values) == 1 else tuple(values)
+
+
+class _HeadHook(ModelHook):
+    """On the output head: feed real outputs to the forecaster; substitute the forecast on skipped steps."""
+
+    def __init__(self, owner: SpectrumModelHook):
+        super().__init__()
+        self.owner = owner
+
+    def pre_forward(self, module: torch.nn.Module, *args, **kwargs):
+        decision = self.owner.current
+        if decision is None:
+            return args, kwargs
+        hidden = args[0]
+        if decision.real:
+            if decision.in_segment:
+                decision.branch.forecaster.update(decision.tau, hidden)
+            return args, kwargs
+        forecast = decision.forecast.to(device=hidden.device, dtype=hidden.dtype)
+        if forecast.shape != hidden.shape:
+            raise RuntimeError(
+                f"forecast shape {tuple(forecast.shape)} does not match the block output {tuple(hidden.shape)}: "
+                "the inputs changed shape within one run"
+            )
+        return (forecast, *args[1:]), kwargs
+
+
+class SpectrumHandle:
+    """What ``apply_spectrum`` returns: live statistics, listeners, and ``remove()``.
+
+    Usable as a context manager: the hooks are removed on exit.
+    """
+
+    def __init__(self, session: _Session, modules: dict[str, torch.nn.Module]):
+        self._session = session
+        self._modules = modules
+        self._removed = False
+
+    @property
+    def config(self) -> SpectrumConfig:
+        return self._session.config
+
+    @property
+    def stats(self) -> CallStats | None:
+        """Statistics of the latest pipeline call (updated live during a call), or ``None`` before any."""
+        return self._session.history[-1] if self._session.history else None
+
+    @property
+    def history(self) -> list[CallStats]:
+        """Statistics of every call since ``apply_spectrum``, oldest first."""
+        return list(self._session.history)
+
+    def subscribe(self, listener: Callable[[StepEvent], None]) -> None:
+        """Call ``listener(event)`` after every transformer call (for progress displays)."""
+        self._session.listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[StepEvent], None]) -> None:
+        self._session.listeners.remove(listener)
+
+    def remove(self) -> None:
+        """Remove every hook: the pipeline computes exactly what it did before ``apply_spectrum``."""
+        if self._removed:
+            return
+        for module in self._modules.values():
+            registry = HookRegistry.check_if_exists_or_initialize(module)
+            for name in (_MODEL_HOOK, _BLOCK_HOOK, _HEAD_HOOK):
+                registry.remove_hook(name, recurse=True)
+            registry.invalidate_child_registries_cache()
+        self._session.run = None
+        self._removed = True
+
+    def __enter__(self) -> "SpectrumHandle":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        state = "removed" if self._removed else "active"
+        return f"SpectrumHandle({state}, {self.config}, experts={list(self._modules)})"
+
+
+def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides: Any) -> SpectrumHandle:
+    """Accelerate ``pipe`` with Spectrum; returns a handle with ``.stats`` and ``.remove()``.
+
+    ``pipe`` is a diffusers pipeline whose denoiser is a supported transformer (``families.FAMILIES``);
+    every transformer it carries (Wan2.2's two experts) gets its own state and schedule segment. Keyword
+    overrides are applied to ``config``: ``apply_spectrum(pipe, nfe=14)``.
+
+    Example:
+        >>> handle = apply_spectrum(pipe, SpectrumConfig(nfe=14))
+        >>> image = pipe("a lighthouse at dusk", num_inference_steps=50).images[0]
+        >>> handle.stats.nfe
+        14
+        >>> handle.remove()
+    """
+    config = (config or SpectrumConfig()).replace(**overrides) if overrides else (config or SpectrumConfig())
+    experts = expert_names(pipe)
+    if not experts:
+        raise ValueError(f"{type(pipe).__name__} has no `transformer` component for Spectrum to accelerate")
+    modules = {name: getattr(pipe, name) for name in experts}
+    families = {name: family_for(module) for name, module in modules.items()}
+    for name, module in modules.items():
+        registry = getattr(module, "_diffusers_hook", None)
+        if registry is not None and registry.get_hook(_MODEL_HOOK) is not None:
+            raise RuntimeError(f"Spectrum is already applied to pipe.{name}: call handle.remove() first")
+
+    session = _Session(pipe, config, experts)
+    for name, module in modules.items():
+        family = families[name]
+        hook = SpectrumModelHook(session, name, family)
+        session.model_hooks[name] = hook
+        blocks = [block for stack in family.block_stacks for block in getattr(module, stack)]
+        if not blocks:
+            raise ValueError(f"pipe.{name} ({type(module).__name__}) has no transformer blocks to skip")
+        for block in blocks:
+            HookRegistry.check_if_exists_or_initialize(block).register_hook(
+                _SkipBlockHook(hook, family.block_outputs), _BLOCK_HOOK
+            )
+        HookRegistry.check_if_exists_or_initialize(getattr(module, family.head)).register_hook(
+            _HeadHook(hook), _HEAD_HOOK
+        )
+        registry = HookRegistry.check_if_exists_or_initialize(module)
+        registry.register_hook(hook, _MODEL_HOOK)
+        registry.invalidate_child_registries_cache()
+    return SpectrumHandle(session, modules)
