@@ -1,0 +1,114 @@
+"""Everything the CLI shows a person: rich tables and the step progress bar, all on stderr.
+
+stdout is reserved for data (`--json`), so every Console here writes to stderr, and the progress bar
+switches itself off when stderr is not a terminal (pipes, CI, log files).
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+err = Console(stderr=True, highlight=False)
+
+REAL_MARK, FORECAST_MARK = "[bold green]█[/]", "[dim]·[/]"
+
+
+def _fmt_seconds(s: float | None) -> str:
+    return "-" if s is None else f"{s:.2f} s"
+
+
+def _fmt_float(x: float | None, digits: int = 2, unit: str = "") -> str:
+    if x is None:
+        return "n/a"
+    if math.isinf(x):
+        return "∞ (identical)"
+    return f"{x:.{digits}f}{unit}"
+
+
+@contextmanager
+def step_progress(labels: list[str], num_steps: int) -> Iterator[Any]:
+    """A progress bar per run label ("baseline", "spectrum", ...). Yields `update(label, info)`, which
+    advances that bar and appends █ (the network ran) or · (forecast) to its step strip."""
+    progress = Progress(
+        TextColumn("{task.description:>9}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[strip]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+    tasks = {label: progress.add_task(label, total=num_steps, strip="") for label in labels}
+    strips = {label: [] for label in labels}
+
+    def update(label: str, info: Any) -> None:
+        strips[label].append(REAL_MARK if info.real else FORECAST_MARK)
+        progress.update(tasks[label], completed=info.step + 1, total=info.num_steps, strip="".join(strips[label]))
+
+    with progress:
+        yield update
+
+
+def summary_table(result: Any, comparison: Any = None) -> Table:
+    """One run (speedup estimated from its timed real passes) or an A/B pair (speedup measured)."""
+    table = Table(title="spectrum", title_style="bold", show_header=comparison is not None, box=None,
+                  padding=(0, 2))
+    runs = [comparison.baseline, comparison.accelerated] if comparison is not None else [result]
+    table.add_column("", style="bold")
+    for run in runs:
+        table.add_column(run.job.method if run.job.spectrum is not None else "baseline", justify="right")
+
+    def row(name: str, *cells: str) -> None:
+        table.add_row(name, *cells)
+
+    row("model", *(r.model for r in runs))
+    row("steps", *(str(r.job.steps) for r in runs))
+    row("real passes (NFE)", *(str(r.nfe) for r in runs))
+    row("passes avoided", *(f"{len(r.forecast_steps)} ({100 * len(r.forecast_steps) / max(1, r.job.steps):.0f}%)"
+                            for r in runs))
+    row("transformer", *(_fmt_seconds(r.transformer_seconds) for r in runs))
+    row("total", *(_fmt_seconds(r.seconds) for r in runs))
+    if comparison is not None:
+        row("speedup", "1.00x", f"[bold]{comparison.speedup:.2f}x[/] measured")
+        row("PSNR", "", _fmt_float(comparison.psnr, 2, " dB"))
+        row("SSIM", "", _fmt_float(comparison.ssim, 4))
+        row("LPIPS", "", _fmt_float(comparison.lpips, 4) if comparison.lpips is not None else "n/a (no local weights)")
+    elif result.estimated_speedup is not None:
+        row("speedup", f"[bold]{result.estimated_speedup:.2f}x[/] estimated")
+    else:
+        row("speedup", "1.00x (no acceleration)")
+    return table
+
+
+def presets_table(presets: list[Any], status: dict[str, str], default: str) -> Table:
+    table = Table(title="Model presets", title_style="bold", header_style="bold")
+    for col in ("name", "model", "kind", "steps", "size", "spectrum", "weights"):
+        table.add_column(col)
+    for p in presets:
+        size = f"{p.width}x{p.height}" + (f", {p.frames}f @ {p.fps} fps" if p.is_video else "")
+        s = p.spectrum
+        if s.method == "none":
+            knobs = "off"
+        else:
+            knobs = f"{s.method} " + (f"nfe={s.nfe}" if s.nfe is not None else f"α={s.alpha:g}") + f" w={s.blend:g}"
+        name = f"{p.name} [dim](default)[/]" if p.name == default else p.name
+        table.add_row(name, p.hub_id or p.source, p.kind, str(p.steps), size, knobs, status[p.name])
+    return table
+
+
+def preset_detail(preset: Any) -> Table:
+    table = Table(title=f"preset {preset.name}", title_style="bold", show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in preset.to_dict().items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+        table.add_row(key, "-" if value is None else str(value))
+    return table

@@ -1,0 +1,276 @@
+"""Model presets: what to load and how to call it, one TOML file per model.
+
+A preset says where the weights come from (`source`), which diffusers pipeline class loads them,
+the dtype, the default call (steps, size, frames, fps, guidance, extra keyword arguments), scheduler
+overrides, and the Spectrum defaults for that model (METHOD.md §3). The shipped presets live in the
+`spectrum_presets` package (the repository's `presets/` folder); a user can load any other file with
+`load_preset_file`, or build one from a local diffusers folder with `preset_for_model_dir`.
+
+`source` is one of:
+- a hub id, e.g. ``"black-forest-labs/FLUX.1-dev"``, loaded with ``from_pretrained`` from the local
+  Hugging Face cache;
+- ``"tiny:FAMILY"``, a tiny random model built by `spectrum_core.tiny` on first use;
+- ``"embedded:NAME"``, a model folder shipped inside this package (`spectrum_core/embedded/NAME`);
+- a path to a local diffusers folder (absolute, or relative to the preset file).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+PRESET_PACKAGE = "spectrum_presets"
+EMBEDDED_DIR = Path(__file__).parent / "embedded"
+
+# The model `spectrum gen` uses when --model is not given: small enough to run anywhere.
+# Switches to "shapes" once the embedded trained model lands.
+DEFAULT_MODEL = "tiny-flux"
+
+KINDS = ("image", "video")
+DTYPES = ("float32", "bfloat16", "float16")
+METHODS = ("spectrum", "taylor", "reuse", "none")
+
+# Pipeline class -> (family, kind): lets a bare local diffusers folder pick sane defaults.
+PIPELINE_FAMILIES: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "FluxPipeline": ("flux", "image"),
+    "StableDiffusion3Pipeline": ("sd35", "image"),
+    "HunyuanVideoPipeline": ("hunyuan", "video"),
+    "WanPipeline": ("wan", "video"),
+})
+# The shipped preset whose defaults a bare folder of that family borrows.
+FAMILY_BASE_PRESET: Mapping[str, str] = MappingProxyType({
+    "flux": "flux", "sd35": "sd35", "hunyuan": "hunyuan", "wan": "wan", "wan22": "wan22",
+})
+
+
+class PresetError(ValueError):
+    """A preset name, file or folder that cannot be used; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class SpectrumDefaults:
+    """Spectrum's knobs for one model (METHOD.md §3); CLI flags override them one by one.
+
+    method:  "spectrum" (Chebyshev forecaster), "taylor", "reuse", or "none" (plain pipeline).
+    alpha:   schedule growth α (0.75 ≈ 14 real passes of 50; 3.0 ≈ 10). Exclusive with `nfe`.
+    nfe:     target number of real transformer passes per run instead of `alpha`.
+    window:  initial window N between real passes after warm-up.
+    warmup:  W, the first W steps always run the network.
+    degree:  M, Chebyshev degree (M+1 basis functions).
+    ridge:   λ of the ridge fit.
+    blend:   w; 1.0 = the paper's pure Chebyshev, 0.5 = the reference scripts' blend with linear
+             extrapolation.
+    tau_horizon: None = normalise time by the actual step count; 50 = the reference's hard-coded 50.
+    """
+
+    method: str = "spectrum"
+    alpha: float | None = 0.75
+    nfe: int | None = None
+    window: float = 2.0
+    warmup: int = 5
+    degree: int = 4
+    ridge: float = 0.1
+    blend: float = 0.5
+    tau_horizon: int | None = None
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One model: where its weights are, how to load it, how to call it, and Spectrum's defaults."""
+
+    name: str
+    source: str
+    pipeline: str
+    family: str
+    kind: str = "image"
+    dtype: str = "bfloat16"
+    description: str = ""
+    steps: int = 50
+    height: int = 1024
+    width: int = 1024
+    frames: int | None = None        # video only
+    fps: int | None = None           # video only
+    guidance: float | None = None    # None = the pipeline's own default
+    size_multiple: int = 16          # height and width must be multiples of this
+    frame_step: int = 4              # video: frames must be frame_step*k + 1
+    vae_dtype: str | None = None     # e.g. Wan's VAE in float32 while the transformer runs in bf16
+    vae_tiling: bool = False         # video: decode in tiles to bound memory
+    call: Mapping[str, Any] = field(default_factory=dict)       # extra pipeline call kwargs
+    scheduler: Mapping[str, Any] = field(default_factory=dict)  # {"class": ..., **config overrides}
+    spectrum: SpectrumDefaults = field(default_factory=SpectrumDefaults)
+    origin: str = ""                 # where the preset was read from (for messages)
+
+    def __post_init__(self) -> None:
+        where = f"preset '{self.name}'" + (f" ({self.origin})" if self.origin else "")
+        if self.kind not in KINDS:
+            raise PresetError(f"{where}: kind must be one of {', '.join(KINDS)}, got '{self.kind}'.")
+        for key in ("dtype", "vae_dtype"):
+            value = getattr(self, key)
+            if value is not None and value not in DTYPES:
+                raise PresetError(f"{where}: {key} must be one of {', '.join(DTYPES)}, got '{value}'.")
+        if self.spectrum.method not in METHODS:
+            raise PresetError(
+                f"{where}: spectrum.method must be one of {', '.join(METHODS)}, got '{self.spectrum.method}'."
+            )
+        if self.kind == "video" and (self.frames is None or self.fps is None):
+            raise PresetError(f"{where}: a video preset needs `frames` and `fps`.")
+        if self.kind == "image" and self.frames is not None:
+            raise PresetError(f"{where}: an image preset cannot set `frames`.")
+        for key in ("steps", "height", "width", "size_multiple", "frame_step"):
+            if getattr(self, key) < 1:
+                raise PresetError(f"{where}: {key} must be a positive integer.")
+        # Freeze the mappings so a shared preset cannot be mutated through them.
+        object.__setattr__(self, "call", MappingProxyType(dict(self.call)))
+        object.__setattr__(self, "scheduler", MappingProxyType(dict(self.scheduler)))
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind == "video"
+
+    @property
+    def source_kind(self) -> str:
+        """"tiny", "embedded", "path" or "hub"."""
+        if self.source.startswith("tiny:"):
+            return "tiny"
+        if self.source.startswith("embedded:"):
+            return "embedded"
+        if self.source.startswith(("/", "./", "../", "~")) or Path(self.source).is_dir():
+            return "path"
+        return "hub"
+
+    @property
+    def hub_id(self) -> str | None:
+        return self.source if self.source_kind == "hub" else None
+
+    def local_dir(self) -> Path | None:
+        """The folder holding the weights when they ship with or sit beside the preset."""
+        if self.source_kind == "embedded":
+            return EMBEDDED_DIR / self.source.split(":", 1)[1]
+        if self.source_kind == "path":
+            return Path(self.source).expanduser()
+        return None
+
+    def with_model_dir(self, path: str | Path) -> "Preset":
+        """The same preset loading its weights from a local diffusers folder."""
+        return replace(self, source=str(Path(path).expanduser().resolve()))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("spectrum", "origin")}
+        out["call"] = dict(self.call)
+        out["scheduler"] = dict(self.scheduler)
+        out["spectrum"] = {f.name: getattr(self.spectrum, f.name) for f in fields(SpectrumDefaults)}
+        return out
+
+
+_TOP_KEYS = {f.name for f in fields(Preset)} - {"spectrum", "origin", "call", "scheduler", "name"}
+_SPECTRUM_KEYS = {f.name for f in fields(SpectrumDefaults)}
+
+
+def preset_from_dict(data: Mapping[str, Any], name: str, origin: str = "") -> Preset:
+    """Build a Preset from parsed TOML; unknown keys are an error (typos should not pass silently)."""
+    data = dict(data)
+    where = f"preset '{name}'" + (f" ({origin})" if origin else "")
+    spectrum = dict(data.pop("spectrum", {}))
+    call = dict(data.pop("call", {}))
+    scheduler = dict(data.pop("scheduler", {}))
+    name = data.pop("name", name)
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise PresetError(f"{where}: unknown key(s) {', '.join(unknown)}. Valid: {', '.join(sorted(_TOP_KEYS))}.")
+    unknown = sorted(set(spectrum) - _SPECTRUM_KEYS)
+    if unknown:
+        raise PresetError(
+            f"{where}: unknown [spectrum] key(s) {', '.join(unknown)}. Valid: {', '.join(sorted(_SPECTRUM_KEYS))}."
+        )
+    for key in ("source", "pipeline", "family"):
+        if key not in data:
+            raise PresetError(f"{where}: missing required key `{key}`.")
+    if scheduler and "class" not in scheduler:
+        raise PresetError(f"{where}: [scheduler] needs a `class` (e.g. \"UniPCMultistepScheduler\").")
+    if "nfe" in spectrum and "alpha" not in spectrum:
+        spectrum["alpha"] = None  # nfe replaces the default alpha
+    try:
+        return Preset(name=name, origin=origin, call=call, scheduler=scheduler,
+                      spectrum=SpectrumDefaults(**spectrum), **data)
+    except TypeError as exc:  # wrong value types that dataclass construction trips on
+        raise PresetError(f"{where}: {exc}") from None
+
+
+def load_preset_file(path: str | Path) -> Preset:
+    """Read a preset from a TOML file anywhere on disk. A relative `source` path is resolved
+    against the file's folder."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise PresetError(f"Preset file '{path}' does not exist.")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PresetError(f"Preset file '{path}' is not valid TOML: {exc}") from None
+    source = data.get("source")
+    if isinstance(source, str) and source.startswith(("./", "../")):
+        data["source"] = str((path.parent / source).resolve())
+    return preset_from_dict(data, name=path.stem, origin=str(path))
+
+
+def _shipped_files() -> dict[str, Any]:
+    root = resources.files(PRESET_PACKAGE)
+    return {p.name[: -len(".toml")]: p for p in root.iterdir() if p.name.endswith(".toml")}
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets, hub models first then tiny/embedded ones, alphabetical within."""
+    presets = [load_preset(n) for n in _shipped_files()]
+    return [p.name for p in sorted(presets, key=lambda p: (p.source_kind != "hub", p.name))]
+
+
+def list_presets() -> list[Preset]:
+    return [load_preset(n) for n in preset_names()]
+
+
+def load_preset(name: str) -> Preset:
+    """A shipped preset by name; PresetError lists the valid names otherwise."""
+    files = _shipped_files()
+    if name not in files:
+        raise PresetError(
+            f"Unknown model '{name}'. Choose from: {', '.join(sorted(files))}. "
+            "See `spectrum presets`, or pass --preset-file FILE / --model-path DIR."
+        )
+    text = files[name].read_text(encoding="utf-8")
+    return preset_from_dict(tomllib.loads(text), name=name, origin=f"{PRESET_PACKAGE}/{name}.toml")
+
+
+def read_pipeline_class(model_dir: str | Path) -> str:
+    """The `_class_name` in a diffusers folder's model_index.json."""
+    index = Path(model_dir).expanduser() / "model_index.json"
+    if not index.is_file():
+        raise PresetError(
+            f"'{model_dir}' is not a diffusers model folder (no model_index.json). "
+            "Point --model-path at the folder `save_pretrained` wrote or `huggingface-cli download` filled."
+        )
+    try:
+        return json.loads(index.read_text(encoding="utf-8"))["_class_name"]
+    except (json.JSONDecodeError, KeyError):
+        raise PresetError(f"'{index}' has no `_class_name`; is it a diffusers pipeline folder?") from None
+
+
+def preset_for_model_dir(model_dir: str | Path, base: Preset | None = None) -> Preset:
+    """A preset for a local diffusers folder. With `base`, keep its defaults and swap the weights;
+    without, borrow the defaults of the shipped preset of the folder's pipeline family."""
+    model_dir = Path(model_dir).expanduser().resolve()
+    cls = read_pipeline_class(model_dir)
+    if base is None:
+        if cls not in PIPELINE_FAMILIES:
+            raise PresetError(
+                f"'{model_dir}' holds a {cls}; supported without a preset: {', '.join(PIPELINE_FAMILIES)}. "
+                "Pass --model NAME or --preset-file FILE to say how to run it."
+            )
+        family, _ = PIPELINE_FAMILIES[cls]
+        base = load_preset(FAMILY_BASE_PRESET[family])
+        return replace(base, name=model_dir.name, source=str(model_dir), pipeline=cls,
+                       description=f"local {cls} folder (defaults of '{base.name}')", origin=str(model_dir))
+    return replace(base, source=str(model_dir), pipeline=cls, origin=str(model_dir))

@@ -1,0 +1,464 @@
+"""From a preset and a request to an image or video: validate, load, accelerate, call, time.
+
+Usable from Python without the CLI::
+
+    from spectrum_core.presets import load_preset
+    from spectrum_core.runner import Runner, build_job
+
+    preset = load_preset("tiny-flux")
+    job = build_job(preset, "a red circle on a navy background", seed=42, nfe=14)
+    result = Runner(preset).generate(job)
+    result.media.save("circle.png"); print(result.nfe, result.seconds)
+
+`build_job` checks everything that can be checked without the model (sizes, frames, the NFE range,
+Spectrum's knobs) and raises `RequestError` with a message that says what to do. `Runner` loads the
+pipeline once and runs any number of jobs on it; `compare` runs the full-step baseline and the
+accelerated job with the same seed and measures speedup and fidelity.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .presets import Preset, PresetError
+
+# CLI method name -> SpectrumConfig.forecaster
+FORECASTER_FOR_METHOD = {"spectrum": "chebyshev", "taylor": "taylor", "reuse": "reuse"}
+_SIGNATURE_TAG = {"spectrum": "cheb", "taylor": "taylor", "reuse": "reuse"}
+
+
+class RequestError(ValueError):
+    """Bad input: the request cannot run as given. The message says what would work."""
+
+
+class WeightsMissing(RequestError):
+    """A hub preset whose weights are not on this machine."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The request
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One generation, fully resolved against its preset (no field left to a default)."""
+
+    prompt: str
+    seed: int
+    steps: int
+    height: int
+    width: int
+    frames: int | None
+    fps: int | None
+    guidance: float | None
+    method: str                       # "spectrum" | "taylor" | "reuse" | "none"
+    spectrum: Any = None              # SpectrumConfig, or None for method "none"
+
+    @property
+    def signature(self) -> str:
+        """Short tag of the method for file names: `cheb-nfe14`, `cheb-a0.75`, `base`."""
+        if self.spectrum is None:
+            return "base"
+        tag = _SIGNATURE_TAG[self.method]
+        return f"{tag}-nfe{self.spectrum.nfe}" if self.spectrum.nfe is not None else f"{tag}-a{self.spectrum.effective_alpha:g}"
+
+    def baseline(self) -> "Job":
+        """The same job without acceleration: every step runs the network."""
+        return replace(self, method="none", spectrum=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "spectrum"}
+        out["spectrum"] = None if self.spectrum is None else self.spectrum.to_dict()
+        return out
+
+
+def build_job(
+    preset: Preset,
+    prompt: str,
+    *,
+    seed: int = 42,
+    steps: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    frames: int | None = None,
+    fps: int | None = None,
+    guidance: float | None = None,
+    method: str | None = None,
+    nfe: int | None = None,
+    alpha: float | None = None,
+    degree: int | None = None,
+    ridge: float | None = None,
+    blend: float | None = None,
+    window: float | None = None,
+    warmup: int | None = None,
+) -> Job:
+    """Resolve a request against `preset` (None = the preset's default) and check it, before any
+    model loads. Raises RequestError."""
+    from . import SpectrumConfig
+    from .schedule import nfe_range
+
+    if not prompt or not prompt.strip():
+        raise RequestError("The prompt is empty; say what to generate, e.g. spectrum gen \"a red circle\".")
+    defaults = preset.spectrum
+    knobs_given = nfe is not None or alpha is not None
+    if method is None:
+        method = defaults.method if defaults.method != "none" or not knobs_given else "spectrum"
+    if method not in ("spectrum", "taylor", "reuse", "none"):
+        raise RequestError(f"Unknown method '{method}'. Choose from: spectrum, taylor, reuse, none.")
+    if method == "none" and knobs_given:
+        raise RequestError("--nfe/--alpha set the Spectrum schedule; they do nothing with --method none.")
+    if nfe is not None and alpha is not None:
+        raise RequestError("Pass either --nfe (number of real passes) or --alpha (schedule growth), not both.")
+
+    steps = preset.steps if steps is None else steps
+    if steps < 1:
+        raise RequestError(f"--steps must be at least 1, got {steps}.")
+    height = preset.height if height is None else height
+    width = preset.width if width is None else width
+    for flag, value in (("--height", height), ("--width", width)):
+        m = preset.size_multiple
+        if value < m or value % m:
+            lower, upper = max(m, value // m * m), (value // m + 1) * m
+            hint = f"try {lower} or {upper}" if lower != upper and value > m else f"try {upper}"
+            raise RequestError(f"{flag} {value} is not a positive multiple of {m}, which {preset.name} needs; {hint}.")
+
+    if not preset.is_video:
+        if frames is not None or fps is not None:
+            raise RequestError(f"--frames/--fps are for video models; '{preset.name}' makes images.")
+    else:
+        frames = preset.frames if frames is None else frames
+        fps = preset.fps if fps is None else fps
+        k = preset.frame_step
+        if frames < 1 or (frames - 1) % k:
+            lower, upper = max(1, (frames - 1) // k * k + 1), ((frames - 1) // k + 1) * k + 1
+            raise RequestError(f"--frames {frames} does not fit {preset.name}, which needs {k}k+1 frames; try {lower} or {upper}.")
+        if fps < 1:
+            raise RequestError(f"--fps must be at least 1, got {fps}.")
+
+    config = None
+    if method != "none":
+        settings = dict(
+            forecaster=FORECASTER_FOR_METHOD[method],
+            nfe=nfe if nfe is not None else (defaults.nfe if alpha is None else None),
+            alpha=alpha if alpha is not None else (defaults.alpha if nfe is None and defaults.nfe is None else None),
+            window=defaults.window if window is None else window,
+            warmup=defaults.warmup if warmup is None else warmup,
+            degree=defaults.degree if degree is None else degree,
+            ridge=defaults.ridge if ridge is None else ridge,
+            blend=defaults.blend if blend is None else blend,
+            tau_horizon=defaults.tau_horizon,
+        )
+        try:
+            config = SpectrumConfig(**settings)
+        except ValueError as exc:
+            raise RequestError(f"{exc}.".replace("..", ".")) from None
+        if config.nfe is not None and preset.family != "wan22":  # two experts: checked when the call plans
+            lo, hi = nfe_range(steps, config.warmup)
+            if not lo <= config.nfe <= hi:
+                raise RequestError(
+                    f"--nfe {config.nfe} is not attainable with {steps} steps and warmup {config.warmup}: "
+                    f"choose {lo} to {hi}."
+                )
+    return Job(prompt=prompt, seed=seed, steps=steps, height=height, width=width, frames=frames, fps=fps,
+               guidance=preset.guidance if guidance is None else guidance, method=method, spectrum=config)
+
+
+# --------------------------------------------------------------------------------------------------
+# Device, dtype, loading
+# --------------------------------------------------------------------------------------------------
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(name: str = "auto") -> str:
+    """"auto" picks cuda > mps > cpu; an explicit device that is not there is a RequestError."""
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RequestError("--device cuda: no CUDA device is visible; use --device cpu (or auto).")
+    if name == "mps" and not has_mps:
+        raise RequestError("--device mps: Apple's MPS backend is not available here; use --device cpu (or auto).")
+    if name not in ("cuda", "mps", "cpu"):
+        raise RequestError(f"Unknown device '{name}'. Choose from: auto, cuda, mps, cpu.")
+    return name
+
+
+def resolve_dtype(preset: Preset, name: str | None = None) -> torch.dtype:
+    name = preset.dtype if name in (None, "auto") else name
+    if name not in DTYPES:
+        raise RequestError(f"Unknown dtype '{name}'. Choose from: auto, {', '.join(DTYPES)}.")
+    return DTYPES[name]
+
+
+def check_weights(preset: Preset) -> None:
+    """Raise WeightsMissing (with the remedy) unless the preset's weights are on this machine.
+    Cheap: looks at files only. Tiny models count as present (they are built on first use)."""
+    kind = preset.source_kind
+    if kind == "tiny":
+        return
+    if kind in ("embedded", "path"):
+        folder = preset.local_dir()
+        if not (folder / "model_index.json").is_file():
+            what = "The embedded model" if kind == "embedded" else "The model folder"
+            raise WeightsMissing(
+                f"{what} '{folder}' for '{preset.name}' has no model_index.json; "
+                "point --model-path at a diffusers folder, or pick another --model (see `spectrum presets`)."
+            )
+        return
+    if _hub_snapshot(preset.source) is None:
+        raise WeightsMissing(
+            f"Weights for '{preset.name}' ({preset.source}) are not on this machine. Download them with "
+            f"`huggingface-cli download {preset.source}` (accept the licence on the hub first if it is gated), "
+            "or pass --model-path DIR pointing at a local diffusers folder."
+        )
+
+
+def _hub_snapshot(repo_id: str) -> str | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "model_index.json")
+    return found if isinstance(found, str) else None
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+
+
+def load_pipeline(preset: Preset, device: str = "cpu", dtype: torch.dtype | None = None,
+                  offload: bool = False) -> Any:
+    """The preset's diffusers pipeline via `from_pretrained`, with its scheduler overrides and VAE
+    settings applied, on `device` (or with model CPU offload)."""
+    import diffusers
+
+    check_weights(preset)
+    dtype = dtype or DTYPES[preset.dtype]
+    pipeline_cls = getattr(diffusers, preset.pipeline, None)
+    if pipeline_cls is None:
+        raise PresetError(f"diffusers {diffusers.__version__} has no pipeline class '{preset.pipeline}' "
+                          f"(preset '{preset.name}'); upgrade diffusers or fix the preset.")
+    torch_dtype: Any = dtype
+    if preset.vae_dtype is not None and DTYPES[preset.vae_dtype] != dtype:
+        torch_dtype = {"default": dtype, "vae": DTYPES[preset.vae_dtype]}
+    if preset.source_kind == "tiny":
+        from .tiny import tiny_pipeline_dir
+
+        where, local_only = str(tiny_pipeline_dir(preset.source.split(":", 1)[1])), True
+    elif preset.source_kind == "hub":
+        where, local_only = preset.source, _offline()
+    else:
+        where, local_only = str(preset.local_dir()), True
+    try:
+        pipe = pipeline_cls.from_pretrained(where, torch_dtype=torch_dtype, local_files_only=local_only)
+    except OSError as exc:  # incomplete download, wrong folder
+        raise WeightsMissing(
+            f"Could not load '{preset.name}' from {where}: {str(exc).splitlines()[0]} "
+            + (f"Complete the download with `huggingface-cli download {preset.source}` or pass --model-path DIR."
+               if preset.source_kind == "hub" else "Check that --model-path is a complete diffusers folder.")
+        ) from None
+    if preset.scheduler:
+        overrides = dict(preset.scheduler)
+        scheduler_cls = getattr(diffusers, overrides.pop("class"), None)
+        if scheduler_cls is None:
+            raise PresetError(f"preset '{preset.name}': diffusers has no scheduler '{preset.scheduler['class']}'.")
+        pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config, **overrides)
+    if preset.vae_tiling and hasattr(pipe, "vae") and hasattr(pipe.vae, "enable_tiling"):
+        pipe.vae.enable_tiling()
+    if offload:
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)  # the CLI draws its own
+    return pipe
+
+
+# --------------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Reported after each denoising step: did any transformer call of this step run the network?"""
+
+    step: int
+    num_steps: int
+    real: bool
+
+
+@dataclass(frozen=True)
+class Result:
+    job: Job
+    model: str
+    media: Any                       # PIL.Image for images, uint8-able (F, H, W, 3) array for videos
+    seconds: float                   # the whole pipeline call (text encoding, denoising, decoding)
+    transformer_seconds: float       # inside the transformer(s), real and forecast calls
+    transformer_calls: int
+    real_steps: list[int]
+    forecast_steps: list[int]
+    estimated_full_seconds: float | None = None  # what `seconds` would have been with every pass real
+
+    @property
+    def nfe(self) -> int:
+        """Real forward passes: steps on which the network ran."""
+        return len(self.real_steps)
+
+    @property
+    def estimated_speedup(self) -> float | None:
+        if self.estimated_full_seconds is None or self.seconds <= 0:
+            return None
+        return self.estimated_full_seconds / self.seconds
+
+
+@dataclass(frozen=True)
+class Comparison:
+    baseline: Result
+    accelerated: Result
+    psnr: float
+    ssim: float
+    lpips: float | None
+
+    @property
+    def speedup(self) -> float:
+        return self.baseline.seconds / self.accelerated.seconds
+
+
+class _TransformerTimer:
+    """Wall time and call count of the pipeline's transformer(s), via forward pre/post hooks. Used for
+    baseline and accelerated runs alike so the two are timed the same way."""
+
+    def __init__(self, modules: list[torch.nn.Module], device: str):
+        self.seconds, self.calls, self._start = 0.0, 0, 0.0
+        self._sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+        self._handles = []
+        for m in modules:
+            self._handles.append(m.register_forward_pre_hook(self._pre))
+            self._handles.append(m.register_forward_hook(self._post))
+
+    def _pre(self, *_: Any) -> None:
+        self._sync()
+        self._start = time.perf_counter()
+
+    def _post(self, *_: Any) -> None:
+        self._sync()
+        self.seconds += time.perf_counter() - self._start
+        self.calls += 1
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+class Runner:
+    """Loads a preset's pipeline once (lazily) and runs jobs on it."""
+
+    def __init__(self, preset: Preset, device: str = "auto", dtype: str | None = None, offload: bool = False):
+        self.preset = preset
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(preset, dtype)
+        if offload and self.device == "cpu":
+            raise RequestError("--offload moves weights between CPU and an accelerator; it needs --device cuda or mps.")
+        self.offload = offload
+        self._pipe = None
+
+    @property
+    def pipe(self) -> Any:
+        if self._pipe is None:
+            self._pipe = load_pipeline(self.preset, self.device, self.dtype, self.offload)
+        return self._pipe
+
+    def _denoisers(self) -> list[torch.nn.Module]:
+        return [m for name in ("transformer", "transformer_2") if (m := getattr(self.pipe, name, None)) is not None]
+
+    def _sync(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def call_kwargs(self, job: Job, generator: torch.Generator, steps: int | None = None) -> dict[str, Any]:
+        kwargs = dict(self.preset.call)
+        kwargs.update(prompt=job.prompt, num_inference_steps=steps or job.steps, height=job.height,
+                      width=job.width, generator=generator)
+        if job.guidance is not None:
+            kwargs["guidance_scale"] = job.guidance
+        if self.preset.is_video:
+            kwargs.update(num_frames=job.frames, output_type="np")
+        else:
+            kwargs["output_type"] = "pil"
+        return kwargs
+
+    def warmup(self, job: Job) -> None:
+        """One untimed 1-step call so one-time costs (allocations, kernel selection) do not land
+        on whichever timed run happens to go first."""
+        self.pipe(**self.call_kwargs(job, torch.Generator("cpu").manual_seed(job.seed), steps=1))
+
+    def generate(self, job: Job, on_step: Callable[[StepInfo], None] | None = None) -> Result:
+        """Run `job`; `on_step` is called after each denoising step."""
+        from . import apply_spectrum
+
+        pipe = self.pipe
+        handle = apply_spectrum(pipe, job.spectrum) if job.spectrum is not None else None
+        timer = _TransformerTimer(self._denoisers(), self.device)
+        step_real: list[bool] = []
+        pending: list[bool] = []  # real/forecast of the transformer calls of the current step
+        if handle is not None:
+            handle.subscribe(lambda event: pending.append(bool(event.real)))
+
+        def on_step_end(_pipe: Any, i: int, _t: Any, callback_kwargs: dict) -> dict:
+            real = any(pending) if handle is not None else True
+            pending.clear()
+            step_real.append(real)
+            if on_step is not None:
+                on_step(StepInfo(step=i, num_steps=job.steps, real=real))
+            return callback_kwargs
+
+        kwargs = self.call_kwargs(job, torch.Generator("cpu").manual_seed(job.seed))
+        kwargs["callback_on_step_end"] = on_step_end
+        try:
+            self._sync()
+            start = time.perf_counter()
+            try:
+                output = pipe(**kwargs)
+            except ValueError as exc:
+                if timer.calls == 0:  # rejected before denoising started: the request, not the run
+                    raise RequestError(str(exc).strip().splitlines()[0]) from exc
+                raise
+            self._sync()
+            seconds = time.perf_counter() - start
+            stats = handle.stats if handle is not None else None
+        finally:
+            timer.remove()
+            if handle is not None:
+                handle.remove()
+
+        media = output.frames[0] if self.preset.is_video else output.images[0]
+        real_steps = [i for i, r in enumerate(step_real) if r]
+        forecast_steps = [i for i, r in enumerate(step_real) if not r]
+        estimated = None
+        if stats is not None:
+            # Time the forecast steps saved, on top of what this run took.
+            estimated = seconds + max(0.0, stats.estimated_full_seconds - stats.denoise_seconds)
+        return Result(job=job, model=self.preset.name, media=media, seconds=seconds,
+                      transformer_seconds=timer.seconds, transformer_calls=timer.calls,
+                      real_steps=real_steps, forecast_steps=forecast_steps, estimated_full_seconds=estimated)
+
+    def compare(self, job: Job, on_step: Callable[[str, StepInfo], None] | None = None,
+                warmup: bool = True) -> Comparison:
+        """The full-step baseline and `job`, same seed and settings; speedup and fidelity between them."""
+        from .metrics import fidelity
+
+        if warmup:
+            self.warmup(job)
+        bind = (lambda label: (lambda info: on_step(label, info))) if on_step else (lambda label: None)
+        baseline = self.generate(job.baseline(), bind("baseline"))
+        accelerated = self.generate(job, bind(job.method))
+        fid = fidelity(accelerated.media, baseline.media)
+        return Comparison(baseline=baseline, accelerated=accelerated, psnr=fid.psnr, ssim=fid.ssim, lpips=fid.lpips)
