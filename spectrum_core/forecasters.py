@@ -66,16 +66,22 @@ def _f32(feature: torch.Tensor) -> torch.Tensor:
 class ChebyshevForecaster:
     """Spectrum's global spectral forecaster, with constant-size state.
 
-    The reference keeps every past feature and refits; the ridge solution only needs the sufficient
-    statistics G = XᵀX ((M+1)², float64) and B = XᵀH ((M+1)·F, float32), where X holds the Chebyshev rows
-    of the real passes and H their features. The prediction x(τ*)ᵀ(G + λI)⁻¹B is then a weighted sum of
-    the M+1 rows of B, whatever the number of passes: memory is (M+3)·F floats including the last two
-    features kept for the linear-extrapolation blend, against K·F for K passes in the reference.
+    The reference keeps every past feature and refits. The ridge solution
+    h(τ*) = x(τ*)ᵀ(XᵀX + λI)⁻¹XᵀH only needs the (M+1)² Gram matrix and the (M+1)·F moments XᵀH, where X
+    holds the Chebyshev rows of the real passes and H their features — so memory is (M+3)·F floats
+    including the last two features kept for the linear-extrapolation blend, whatever the number of
+    passes, against K·F for K passes in the reference.
+
+    The moments are kept whitened, B = R⁻ᵀXᵀH with RᵀR = XᵀX + λI (R in float64): the forecast is then
+    (R⁻ᵀx*)ᵀB, and float32 rounding of B is not magnified by the conditioning of the Gram matrix, which is
+    poor early in a run when all passes sit near τ = -1. Each real pass updates B in place through a
+    lower-triangular (M+1)² map, (M+1)(M+2)/2 axpys over the features.
 
     Args:
         degree: M, the highest Chebyshev degree (M+1 basis functions). Default 4.
         ridge: λ, the ridge penalty, applied to every coefficient including T0 as in the reference
-            (so a constant is predicted ~7% small at M=4; the blend with w<1 recovers part of it). Default 0.1.
+            (so a constant is predicted ~7% small at M=4; the blend with w<1 recovers part of it). Default
+            0.1; 0 is treated as 1e-12 so the system stays solvable before M+1 passes.
         blend: w in h = (1-w)·h_linear + w·h_cheb; 1.0 is the paper, the reference scripts use 0.5.
     """
 
@@ -90,8 +96,10 @@ class ChebyshevForecaster:
         self.reset()
 
     def reset(self) -> None:
-        self._gram = torch.zeros(self.degree + 1, self.degree + 1, dtype=torch.float64)
-        self._moments: torch.Tensor | None = None  # B = XᵀH, shape (M+1, *feature_shape)
+        size = self.degree + 1
+        self._gram = max(self.ridge, 1e-12) * torch.eye(size, dtype=torch.float64)  # XᵀX + λI
+        self._chol = torch.linalg.cholesky(self._gram)  # L = Rᵀ, lower triangular
+        self._moments: torch.Tensor | None = None  # B = L⁻¹XᵀH, shape (M+1, *feature_shape), float32
         self._last: list[tuple[float, torch.Tensor]] = []  # the last two (tau, feature)
         self._count = 0
 
@@ -108,30 +116,33 @@ class ChebyshevForecaster:
             raise ValueError(
                 f"feature shape changed within a run: {tuple(self._moments.shape[1:])} -> {tuple(h.shape)}"
             )
-        self._gram += torch.outer(x, x)
-        for p in range(self.degree + 1):
-            self._moments[p].add_(h, alpha=float(x[p]))
+        old_chol = self._chol
+        self._gram = self._gram + torch.outer(x, x)
+        self._chol = torch.linalg.cholesky(self._gram)
+        # B' = L'⁻¹(L B + x h) = T B + v h with T = L'⁻¹L lower triangular: update rows bottom-up in place.
+        T = torch.linalg.solve_triangular(self._chol, old_chol, upper=False)
+        v = torch.linalg.solve_triangular(self._chol, x.unsqueeze(1), upper=False).squeeze(1)
+        B = self._moments
+        for i in reversed(range(self.degree + 1)):
+            B[i].mul_(float(T[i, i]))
+            for j in range(i):
+                B[i].add_(B[j], alpha=float(T[i, j]))
+            B[i].add_(h, alpha=float(v[i]))
         self._last = (self._last + [(float(tau), h)])[-2:]
         self._count += 1
 
-    def chebyshev_weights(self, tau: float) -> torch.Tensor:
-        """a = (G + λI)⁻¹ x(τ): the prediction is Σ_p a_p · B_p (float64, length M+1)."""
-        system = self._gram + self.ridge * torch.eye(self.degree + 1, dtype=torch.float64)
-        rhs = chebyshev_basis(tau, self.degree).unsqueeze(1)
-        try:
-            chol = torch.linalg.cholesky(system)
-        except RuntimeError:  # singular at ridge=0 with fewer passes than coefficients
-            jitter = 1e-6 * system.diagonal().mean().clamp_min(1e-12)
-            chol = torch.linalg.cholesky(system + jitter * torch.eye(self.degree + 1, dtype=torch.float64))
-        return torch.cholesky_solve(rhs, chol).squeeze(1)
+    def basis_weights(self, tau: float) -> torch.Tensor:
+        """w = L⁻¹x(τ): the Chebyshev forecast is Σ_p w_p · B_p (float64, length M+1)."""
+        x = chebyshev_basis(tau, self.degree).unsqueeze(1)
+        return torch.linalg.solve_triangular(self._chol, x, upper=False).squeeze(1)
 
     def predict(self, tau: float) -> torch.Tensor:
         if self._count == 0:
             raise RuntimeError("predict() before any update(): the forecaster has no real pass to fit")
         out = torch.zeros_like(self._last[-1][1])
         if self.blend > 0:
-            for p, a in enumerate(self.chebyshev_weights(tau).tolist()):
-                out.add_(self._moments[p], alpha=self.blend * a)
+            for p, w in enumerate(self.basis_weights(tau).tolist()):
+                out.add_(self._moments[p], alpha=self.blend * w)
         if self.blend < 1:
             out.add_(_linear_extrapolation(self._last, tau), alpha=1.0 - self.blend)
         return out

@@ -1,0 +1,210 @@
+"""Forecasters on sequences with exact answers (no diffusers involved)."""
+
+import math
+
+import pytest
+import torch
+
+from spectrum_core.forecasters import (
+    ChebyshevForecaster,
+    Forecaster,
+    ReuseForecaster,
+    TaylorForecaster,
+    make_forecaster,
+)
+
+STEPS_14 = [0, 1, 2, 3, 4, 6, 8, 11, 15, 20, 25, 31, 38, 46]
+
+
+def tau(step, horizon=50):
+    return 2.0 * step / horizon - 1.0
+
+
+def poly_features(degree, shape=(3, 5), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    coeffs = torch.randn(degree + 1, *shape, generator=g, dtype=torch.float64)
+    return lambda t: sum(c * t**p for p, c in enumerate(coeffs))
+
+
+def weights(forecaster, steps, target):
+    """The forecaster's prediction as linear weights on the real passes (one-hot features)."""
+    for i, s in enumerate(steps):
+        forecaster.update(tau(s), torch.eye(len(steps), dtype=torch.float64)[i])
+    return forecaster.predict(tau(target)).double()
+
+
+@pytest.mark.parametrize("name", ["chebyshev", "taylor", "reuse"])
+def test_every_forecaster_implements_the_protocol(name):
+    f = make_forecaster(name)
+    assert isinstance(f, Forecaster)
+    with pytest.raises(RuntimeError, match="before any update"):
+        f.predict(0.0)
+    f.update(-1.0, torch.ones(4))
+    assert f.num_updates == 1
+    f.reset()
+    assert f.num_updates == 0
+
+
+def test_unknown_forecaster_names_the_valid_ones():
+    with pytest.raises(ValueError, match="chebyshev, taylor, reuse"):
+        make_forecaster("magic")
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2, 3, 4])
+def test_chebyshev_is_exact_on_polynomials_up_to_its_degree(degree):
+    # lambda -> 0; forecasts at every skipped step of the 14-of-50 schedule, from the first (where all
+    # passes sit near tau = -1 and the Gram matrix is badly conditioned) to the last.
+    curve = poly_features(degree, seed=degree)
+    for seen, targets in ((6, (7,)), (7, (9, 10)), (8, (12, 14)), (10, (21, 24)), (12, (32, 37)), (14, (47, 49))):
+        f = ChebyshevForecaster(degree=4, ridge=1e-12, blend=1.0)
+        for s in STEPS_14[:seen]:
+            f.update(tau(s), curve(tau(s)))
+        for target in targets:
+            expected = curve(tau(target)).float()
+            torch.testing.assert_close(f.predict(tau(target)), expected, rtol=1e-4, atol=1e-4)
+
+
+def reference_forecast(history, target, degree=4, ridge=0.1, blend=1.0):
+    """The reference's way, in float64: keep every feature, solve the ridge system, blend."""
+    taus = torch.tensor([t for t, _ in history], dtype=torch.float64)
+    X = torch.stack([torch.special.chebyshev_polynomial_t(taus, m) for m in range(degree + 1)], dim=1)
+    H = torch.stack([h.double().flatten() for _, h in history])
+    C = torch.linalg.solve(X.T @ X + ridge * torch.eye(degree + 1, dtype=torch.float64), X.T @ H)
+    x = torch.special.chebyshev_polynomial_t(torch.tensor([target], dtype=torch.float64), torch.arange(degree + 1))
+    cheb = (x @ C).reshape(history[0][1].shape)
+    (t1, h1), (t0, h0) = history[-1], history[-2] if len(history) > 1 else history[-1]
+    k = 0.0 if t1 == t0 else (target - t1) / (t1 - t0)
+    linear = h1.double() + k * (h1.double() - h0.double())
+    return blend * cheb + (1 - blend) * linear
+
+
+@pytest.mark.parametrize("blend", [1.0, 0.5])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_chebyshev_equals_the_full_history_reference_at_every_skipped_step(blend, dtype):
+    g = torch.Generator().manual_seed(11)
+    base, drift, wiggle = (torch.randn(4, 32, generator=g) for _ in range(3))
+    feature = lambda s: (base + drift * tau(s) + wiggle * math.sin(3 * tau(s))).to(dtype)  # noqa: E731
+    f = ChebyshevForecaster(degree=4, ridge=0.1, blend=blend)
+    history = []
+    for step in range(50):
+        if step in STEPS_14:
+            f.update(tau(step), feature(step))
+            history.append((tau(step), feature(step)))
+            continue
+        expected = reference_forecast(history, tau(step), blend=blend)
+        got = f.predict(tau(step)).double()
+        assert (got - expected).abs().max() / expected.abs().max() < 1e-5, step
+
+
+def test_chebyshev_is_not_exact_beyond_its_degree():
+    curve = poly_features(6, seed=3)
+    f = ChebyshevForecaster(degree=2, ridge=1e-12)
+    for s in STEPS_14[:10]:
+        f.update(tau(s), curve(tau(s)))
+    assert (f.predict(tau(40)) - curve(tau(40)).float()).abs().max() > 1e-2
+
+
+def test_chebyshev_matches_reference_weights():
+    # METHOD.md §1.8: float64 reference, M=4, lambda=0.1, tau = step/25 - 1.
+    a = weights(ChebyshevForecaster(4, 0.1, 1.0), [0, 1, 2, 3, 4], 5)
+    torch.testing.assert_close(a, torch.tensor([-0.2677, -0.0275, 0.2006, 0.4158, 0.6174], dtype=torch.float64), atol=1e-4, rtol=0)
+    a = weights(ChebyshevForecaster(4, 0.1, 0.5), [0, 1, 2, 3, 4], 5)
+    torch.testing.assert_close(a, torch.tensor([-0.1338, -0.0138, 0.1003, -0.2921, 1.3087], dtype=torch.float64), atol=1e-4, rtol=0)
+    a = weights(ChebyshevForecaster(4, 0.1, 1.0), [0, 1, 2, 3, 4, 6], 7)
+    torch.testing.assert_close(
+        a, torch.tensor([-0.1366, -0.0789, 0.0180, 0.1474, 0.3031, 0.6702], dtype=torch.float64), atol=1e-4, rtol=0
+    )
+
+
+def test_ridge_shrinks_constants_as_the_reference_does():
+    # The intercept is penalised too, so a constant comes back ~7% small at M=4, lambda=0.1 (METHOD.md §1.8).
+    f = ChebyshevForecaster(4, 0.1, 1.0)
+    for s in STEPS_14:
+        f.update(tau(s), torch.ones(3))
+    value = f.predict(tau(47))[0].item()
+    assert 0.85 < value < 0.99
+
+
+def test_blend_zero_is_linear_extrapolation_from_the_last_two_passes():
+    f = ChebyshevForecaster(4, 0.1, blend=0.0)
+    g = torch.Generator().manual_seed(1)
+    feats = [torch.randn(6, generator=g) for _ in STEPS_14[:8]]
+    for s, h in zip(STEPS_14[:8], feats):
+        f.update(tau(s), h)
+    k = (tau(13) - tau(11)) / (tau(11) - tau(8))  # the last two real passes are steps 8 and 11
+    torch.testing.assert_close(f.predict(tau(13)), feats[-1] + k * (feats[-1] - feats[-2]))
+
+
+def test_chebyshev_state_does_not_grow_with_passes():
+    f = ChebyshevForecaster(degree=4)
+    shape = (2, 16, 8)
+    numel = 2 * 16 * 8
+    sizes = []
+    for i, s in enumerate(STEPS_14 + list(range(47, 50))):
+        f.update(tau(s), torch.randn(shape))
+        sizes.append(f.state_bytes())
+    assert sizes[1:] == [sizes[1]] * (len(sizes) - 1)
+    assert sizes[-1] == (4 + 3) * numel * 4  # (M+1) moments + last two features, float32
+
+
+def test_chebyshev_fits_in_float32_under_bf16_features():
+    curve = poly_features(3, shape=(4, 8), seed=5)
+    f16, f32 = ChebyshevForecaster(4, 1e-6), ChebyshevForecaster(4, 1e-6)
+    for s in STEPS_14[:9]:
+        h = curve(tau(s)).to(torch.bfloat16)
+        f16.update(tau(s), h)
+        f32.update(tau(s), h.float())
+    out = f16.predict(tau(22))
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, f32.predict(tau(22)), rtol=0, atol=0)
+    assert f16._moments.dtype == torch.float32
+
+
+def test_chebyshev_survives_ridge_zero_with_too_few_passes():
+    f = ChebyshevForecaster(degree=4, ridge=0.0)
+    f.update(tau(0), torch.ones(3))
+    f.update(tau(1), torch.ones(3) * 2)
+    assert torch.isfinite(f.predict(tau(2))).all()
+
+
+@pytest.mark.parametrize("steps", [[0, 1, 2, 3], [0, 3, 4, 9]])
+def test_taylor_order_1_is_exact_on_lines(steps):
+    line = poly_features(1, seed=7)
+    f = TaylorForecaster(order=1)
+    for s in steps:
+        f.update(tau(s), line(tau(s)))
+    torch.testing.assert_close(f.predict(tau(14)), line(tau(14)).float(), rtol=1e-5, atol=1e-5)
+
+
+def test_taylor_order_2_is_exact_on_quadratics_with_uneven_gaps():
+    quad = poly_features(2, seed=8)
+    f = TaylorForecaster(order=2)
+    for s in [0, 4, 6, 11, 15]:
+        f.update(tau(s), quad(tau(s)))
+    torch.testing.assert_close(f.predict(tau(19)), quad(tau(19)).float(), rtol=1e-4, atol=1e-4)
+    f1 = TaylorForecaster(order=1)
+    for s in [0, 4, 6, 11, 15]:
+        f1.update(tau(s), quad(tau(s)))
+    assert (f1.predict(tau(19)) - quad(tau(19)).float()).abs().max() > 1e-3
+
+
+def test_taylor_keeps_only_order_plus_one_features():
+    f = TaylorForecaster(order=2)
+    for s in STEPS_14:
+        f.update(tau(s), torch.randn(10))
+    assert f.state_bytes() == 3 * 10 * 4
+
+
+def test_reuse_returns_the_last_real_feature():
+    f = ReuseForecaster()
+    f.update(tau(0), torch.zeros(4))
+    last = torch.arange(4.0)
+    f.update(tau(3), last)
+    torch.testing.assert_close(f.predict(tau(9)), last)
+
+
+def test_bad_settings_are_rejected():
+    with pytest.raises(ValueError, match="blend"):
+        ChebyshevForecaster(blend=1.5)
+    with pytest.raises(ValueError, match="order"):
+        TaylorForecaster(order=3)

@@ -1,0 +1,87 @@
+"""The schedule: the reference rule's step lists and the NFE target mode."""
+
+import pytest
+
+from spectrum_core import SpectrumConfig
+from spectrum_core.schedule import nfe_range, plan_segments, real_steps, solve_nfe
+
+# METHOD.md §1.7, computed from the reference logic (N=2, W=5, 50 steps).
+REFERENCE = {
+    0.0: [0, 1, 2, 3, 4] + list(range(6, 49, 2)),
+    0.5: [0, 1, 2, 3, 4, 6, 8, 11, 14, 18, 22, 27, 32, 38, 44],
+    0.75: [0, 1, 2, 3, 4, 6, 8, 11, 15, 20, 25, 31, 38, 46],
+    1.0: [0, 1, 2, 3, 4, 6, 9, 13, 18, 24, 31, 39, 48],
+    1.5: [0, 1, 2, 3, 4, 6, 9, 14, 20, 28, 37, 48],
+    2.0: [0, 1, 2, 3, 4, 6, 10, 16, 24, 34, 46],
+    2.5: [0, 1, 2, 3, 4, 6, 10, 17, 26, 38],
+    3.0: [0, 1, 2, 3, 4, 6, 11, 19, 30, 44],
+    4.0: [0, 1, 2, 3, 4, 6, 12, 22, 36],
+}
+
+
+@pytest.mark.parametrize("alpha", sorted(REFERENCE))
+def test_reference_step_lists(alpha):
+    assert real_steps(50, warmup=5, window=2, alpha=alpha) == REFERENCE[alpha]
+
+
+def test_headline_schedules():
+    assert real_steps(50, 5, 2, 0.75) == [0, 1, 2, 3, 4, 6, 8, 11, 15, 20, 25, 31, 38, 46]
+    assert real_steps(50, 5, 2, 3.0) == [0, 1, 2, 3, 4, 6, 11, 19, 30, 44]
+
+
+@pytest.mark.parametrize("k", range(6, 51))
+def test_every_nfe_from_warmup_plus_one_to_fifty_is_exact(k):
+    schedule = solve_nfe(50, k, warmup=5, window=2.0)
+    assert schedule.nfe == k
+    assert list(schedule.steps) == real_steps(50, schedule.warmup, schedule.window, schedule.alpha)
+    assert list(schedule.steps[: schedule.warmup]) == list(range(schedule.warmup))
+
+
+@pytest.mark.parametrize("num_steps", [8, 20, 28, 37, 64, 100])
+@pytest.mark.parametrize("warmup", [3, 5])
+def test_nfe_mode_reaches_every_k_at_other_step_counts(num_steps, warmup):
+    lo, hi = nfe_range(num_steps, warmup)
+    assert (lo, hi) == (warmup + 1, num_steps)
+    for k in range(lo, hi + 1):
+        assert solve_nfe(num_steps, k, warmup=warmup).nfe == k
+
+
+def test_nfe_targets_reproduce_the_paper_anchors():
+    assert list(solve_nfe(50, 14).steps) == REFERENCE[0.75]
+    assert list(solve_nfe(50, 10).steps) == REFERENCE[3.0]
+
+
+@pytest.mark.parametrize("k", [0, 5, 51, 100])
+def test_unattainable_nfe_names_the_range(k):
+    with pytest.raises(ValueError, match="choose 6 to 50"):
+        solve_nfe(50, k)
+
+
+def test_force_last_makes_the_final_step_real_and_counts_it():
+    assert real_steps(50, 5, 2, 0.75, force_last=True)[-1] == 49
+    for k in (8, 10, 14, 20):
+        s = solve_nfe(50, k, force_last=True)
+        assert s.nfe == k and s.steps[-1] == 49
+
+
+def test_segments_restart_warmup_and_total_the_target():
+    plans = plan_segments((44, 6), warmup=5, window=2.0, alpha=None, nfe=14, force_last=False)
+    assert sum(p.nfe for p in plans) == 14
+    assert all(list(p.steps[:5]) == [0, 1, 2, 3, 4] for p in plans)
+    for lengths in [(44, 6), (25, 25), (10, 40), (3, 30)]:
+        lo = sum(nfe_range(n, 5)[0] for n in lengths)
+        for k in range(lo, sum(lengths) + 1):
+            assert sum(p.nfe for p in plan_segments(lengths, warmup=5, window=2.0, alpha=None, nfe=k, force_last=False)) == k
+    with pytest.raises(ValueError, match="choose 12 to 50"):
+        plan_segments((25, 25), warmup=5, window=2.0, alpha=None, nfe=10, force_last=False)
+
+
+def test_config_validation_messages():
+    with pytest.raises(ValueError, match="either nfe"):
+        SpectrumConfig(nfe=14, alpha=0.75)
+    with pytest.raises(ValueError, match="Unknown forecaster 'x'"):
+        SpectrumConfig(forecaster="x")
+    with pytest.raises(ValueError, match="Unknown Spectrum setting"):
+        SpectrumConfig.from_dict({"nfe": 14, "speed": 3})
+    assert SpectrumConfig(nfe=14).replace(alpha=3.0).nfe is None
+    assert SpectrumConfig().effective_alpha == 0.75
