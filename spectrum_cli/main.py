@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import warnings
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -36,7 +37,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-presets_app = typer.Typer(help="List the model presets, or show one.", no_args_is_help=False)
+presets_app = typer.Typer(no_args_is_help=False)  # help: the callback's docstring
 app.add_typer(presets_app, name="presets")
 
 
@@ -118,7 +119,7 @@ WindowOpt = Annotated[Optional[float], typer.Option("--window", help="Initial wi
 WarmupOpt = Annotated[Optional[int], typer.Option("--warmup", help="Warm-up steps W, always real. [default: preset]",
                                                   show_default=False, rich_help_panel=_SPEC)]
 
-OutOpt = Annotated[Optional[Path], typer.Option(
+OutOpt = Annotated[Optional[str], typer.Option(  # str: a Path would drop the trailing "/" of a folder
     "--out", "-o", help="Output file, or a folder for the default name "
     "(model_prompt_s<seed>_<method>.png|.mp4). [default: outputs/]", show_default=False, rich_help_panel=_OUT)]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing files.", rich_help_panel=_OUT)]
@@ -233,12 +234,13 @@ def _with_companions(main: Path, compare: bool) -> Outputs:
                    main.with_name(f"{main.stem}_ab{ab_ext}"))
 
 
-def plan_outputs(preset: Preset, job: Any, out: Path | None, compare: bool, overwrite: bool) -> Outputs:
+def plan_outputs(preset: Preset, job: Any, out: str | None, compare: bool, overwrite: bool) -> Outputs:
     """Where this generation's files go. A default name never replaces an existing file (it gets a
     -1, -2… suffix); an explicit existing file needs --overwrite. The folder must be writable."""
     ext = ".mp4" if preset.is_video else ".png"
-    explicit = out is not None and not (out.is_dir() or str(out).endswith(("/", "\\")))
+    explicit = out is not None and not (Path(out).is_dir() or out.endswith(("/", os.sep)))
     if explicit:
+        out = Path(out)
         if out.suffix.lower() != ext:
             if out.suffix:
                 kind = "videos are written as MP4" if preset.is_video else "images are written as PNG"
@@ -249,7 +251,7 @@ def plan_outputs(preset: Preset, job: Any, out: Path | None, compare: bool, over
         if taken and not overwrite:
             raise UsageError(f"'{taken[0]}' already exists; pass --overwrite to replace it, or choose another --out.")
     else:
-        folder = out if out is not None else DEFAULT_OUT_DIR
+        folder = Path(out) if out is not None else DEFAULT_OUT_DIR
         stem = media.default_stem(preset.name, job.prompt, job.seed, job.signature)
         n = 0
         while True:
@@ -329,7 +331,7 @@ def _emit(rec: dict[str, Any]) -> None:
 
 # --- Commands -------------------------------------------------------------------------------------
 
-def _gen(prompt: str, choice: ModelChoice, knobs: Knobs, out: Path | None, overwrite: bool, as_json: bool,
+def _gen(prompt: str, choice: ModelChoice, knobs: Knobs, out: str | None, overwrite: bool, as_json: bool,
          compare: bool) -> None:
     with cli_errors():
         preset = choice.preset()

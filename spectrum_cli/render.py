@@ -89,7 +89,9 @@ def summary_table(result: Any, comparison: Any = None) -> Table:
 
 def presets_table(presets: list[Any], status: dict[str, str], default: str) -> Table:
     table = Table(title="Model presets", title_style="bold", header_style="bold")
-    for col in ("name", "model", "kind", "steps", "size", "spectrum", "weights"):
+    table.add_column("name", no_wrap=True)
+    table.add_column("model", overflow="fold")
+    for col in ("kind", "steps", "size", "spectrum", "weights"):
         table.add_column(col)
     for p in presets:
         size = f"{p.width}x{p.height}" + (f", {p.frames}f @ {p.fps} fps" if p.is_video else "")

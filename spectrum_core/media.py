@@ -52,6 +52,8 @@ def check_writable_dir(folder: Path) -> None:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".spectrum-probe-")
         os.close(fd)
         os.unlink(probe)
+    except (FileExistsError, NotADirectoryError):
+        raise OSError(f"cannot write to '{folder}': part of that path is a file, not a folder") from None
     except OSError as exc:
         raise OSError(f"cannot write to '{folder}': {exc.strerror or exc}") from None
 
@@ -72,6 +74,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool = Fa
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -86,6 +89,12 @@ def atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool = Fa
     finally:  # also on KeyboardInterrupt: never leave the temporary file behind
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _parameters_line(meta: dict[str, Any]) -> str:

@@ -7,7 +7,6 @@ and averaged, as the paper's video tables do. Arrays are uint8 or floats in [0, 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -29,7 +28,7 @@ class Fidelity:
 def to_tensor(media: Any) -> torch.Tensor:
     """PIL image, (H, W, 3) or (F, H, W, 3) array -> float (N, 3, H, W) in [0, 1]."""
     arr = np.asarray(media.convert("RGB") if hasattr(media, "convert") else media)
-    t = torch.from_numpy(np.ascontiguousarray(arr))
+    t = torch.from_numpy(np.array(arr))  # a writable copy (PIL arrays are read-only)
     t = t.float() / 255.0 if t.dtype == torch.uint8 else t.float().clamp(0, 1)
     if t.ndim == 3:
         t = t[None]
@@ -100,7 +99,3 @@ def _lpips_metric() -> Any | None:
         return LearnedPerceptualImagePatchSimilarity(net_type="alex", reduction="mean").eval()
     except Exception:  # any failure to build just means "not available"
         return None
-
-
-def is_finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)

@@ -1,0 +1,317 @@
+"""The `spectrum` command, driven through Typer's CliRunner on tiny models (and once as a real process).
+
+Runs are kept short (few steps) except the A/B test, where 14 of 50 steps is the point.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from spectrum_cli.main import app
+from spectrum_core import media
+
+RECORD_KEYS = {"model", "prompt", "seed", "steps", "method", "nfe", "real_steps", "forecast_steps", "seconds",
+               "transformer_seconds", "output"}
+COMPARE_KEYS = {"baseline_seconds", "speedup", "psnr", "ssim"}
+FAST = ["--steps", "8", "--nfe", "6"]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> str:
+    return os.environ.get("SPECTRUM_CACHE") or str(tmp_path_factory.mktemp("spectrum-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _workdir(tmp_path, monkeypatch, cache_dir):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPECTRUM_CACHE", cache_dir)
+    monkeypatch.delenv("SPECTRUM_DEBUG", raising=False)
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def records(result) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def check_record(rec: dict, steps: int) -> None:
+    assert RECORD_KEYS <= set(rec)
+    assert sorted(rec["real_steps"] + rec["forecast_steps"]) == list(range(steps))
+    assert rec["nfe"] == len(rec["real_steps"])
+    assert rec["seconds"] > 0 and 0 < rec["transformer_seconds"] <= rec["seconds"]
+    assert Path(rec["output"]).is_file()
+
+
+# --- help and presets ---------------------------------------------------------------------------
+
+def test_help_has_every_command_and_examples():
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("gen", "ab", "batch", "presets"):
+        assert command in result.stdout
+    for command in (["gen"], ["ab"], ["batch"], ["presets"], ["presets", "show"]):
+        sub = run(*command, "--help")
+        assert sub.exit_code == 0 and "Examples" in sub.stdout, command
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0 and result.stdout.startswith("spectrum ")
+
+
+def test_presets_table_and_json():
+    result = run("presets")
+    assert result.exit_code == 0 and result.stdout == ""  # the table is for humans: stderr
+    for name in ("flux", "flux-schnell", "sd35", "hunyuan", "wan", "wan-1.3b", "wan22", "tiny-flux", "tiny-wan"):
+        assert name in result.stderr
+    listed = json.loads(run("presets", "--json").stdout)
+    assert {p["name"] for p in listed} >= {"flux", "wan22", "tiny-flux"}
+
+
+def test_presets_show():
+    result = run("presets", "show", "wan")
+    assert result.exit_code == 0 and "UniPCMultistepScheduler" in result.stderr and "flow_shift=3.0" in result.stderr
+    shown = json.loads(run("presets", "show", "wan", "--json").stdout)
+    assert shown["scheduler"]["flow_shift"] == 3.0 and shown["spectrum"]["alpha"] == 0.75
+    missing = run("presets", "show", "wan3")
+    assert missing.exit_code == 2 and "Unknown model 'wan3'" in missing.stderr
+
+
+# --- gen ----------------------------------------------------------------------------------------
+
+def test_gen_image_json_and_png_metadata():
+    result = run("gen", "a red circle on a navy background", *FAST, "--seed", "3", "--json")
+    assert result.exit_code == 0, result.stderr
+    (rec,) = records(result)  # exactly one JSON object on stdout, nothing else
+    check_record(rec, steps=8)
+    assert (rec["model"], rec["seed"], rec["method"], rec["nfe"]) == ("tiny-flux", 3, "spectrum", 6)
+    assert rec["estimated_speedup"] > 1
+    assert Path(rec["output"]).name == "tiny-flux_a-red-circle-on-a-navy-background_s3_cheb-nfe6.png"
+    meta = media.read_png_metadata(Path(rec["output"]))
+    assert (meta["prompt"], meta["seed"], meta["steps"], meta["nfe"]) == ("a red circle on a navy background", 3, 8, 6)
+    assert meta["spectrum"]["forecaster"] == "chebyshev"
+    assert "estimated" in result.stderr and "real passes (NFE)" in result.stderr
+
+
+def test_gen_never_overwrites_by_default():
+    args = ("gen", "a blue square", "--method", "none", "--steps", "2", "--json")
+    first, second = records(run(*args)), records(run(*args))
+    assert first[0]["output"] != second[0]["output"]
+    assert second[0]["output"].endswith("_base-1.png")
+    explicit = run("gen", "a blue square", "--method", "none", "--steps", "2", "--out", first[0]["output"])
+    assert explicit.exit_code == 2 and "--overwrite" in explicit.stderr
+    forced = run("gen", "a blue square", "--method", "none", "--steps", "2", "--out", first[0]["output"],
+                 "--overwrite", "--seed", "5")
+    assert forced.exit_code == 0 and media.read_png_metadata(Path(first[0]["output"]))["seed"] == 5
+
+
+def test_gen_video_mp4_with_sidecar():
+    result = run("gen", "waves at dusk", "-m", "tiny-wan", *FAST, "--out", "clips/", "--json")
+    assert result.exit_code == 0, result.stderr
+    (rec,) = records(result)
+    check_record(rec, steps=8)
+    path = Path(rec["output"])
+    assert path.parent.name == "clips" and path.suffix == ".mp4"
+    assert media.read_mp4(path).shape == (5, 64, 64, 3)  # the preset's 5 frames at 64x64
+    sidecar = json.loads(media.sidecar_path(path).read_text())
+    assert (sidecar["prompt"], sidecar["frames"], sidecar["fps"]) == ("waves at dusk", 5, 8)
+
+
+def test_ab_at_14_of_50_steps_is_faster_and_faithful():
+    result = run("ab", "a red circle on a navy background", "--nfe", "14", "--steps", "50", "-H", "32", "-W", "32",
+                 "--out", "ab.png", "--json")
+    assert result.exit_code == 0, result.stderr
+    (rec,) = records(result)
+    check_record(rec, steps=50)
+    assert COMPARE_KEYS <= set(rec) and rec["nfe"] == 14
+    assert rec["speedup"] > 1.0
+    assert math.isfinite(rec["psnr"]) and rec["psnr"] > 20
+    assert 0.5 < rec["ssim"] <= 1.0
+    assert rec["baseline_seconds"] > rec["seconds"]
+    for key in ("output", "baseline_output", "comparison_output"):
+        assert Path(rec[key]).is_file()
+    assert media.read_png_metadata(Path(rec["baseline_output"]))["method"] == "none"
+    from PIL import Image
+
+    with Image.open(rec["comparison_output"]) as both:
+        assert both.size == (32 * 2 + 2, 32)
+    assert "measured" in result.stderr and "PSNR" in result.stderr
+
+
+def test_compare_video_writes_side_by_side_mp4():
+    result = run("gen", "waves", "-m", "tiny-wan", *FAST, "-H", "32", "-W", "32", "--compare", "--out", "w.mp4",
+                 "--json")
+    assert result.exit_code == 0, result.stderr
+    (rec,) = records(result)
+    assert COMPARE_KEYS <= set(rec) and math.isfinite(rec["psnr"])
+    assert media.read_mp4(Path(rec["comparison_output"])).shape == (5, 32, 66, 3)
+    assert media.read_mp4(Path(rec["baseline_output"])).shape[0] == 5
+
+
+# --- batch --------------------------------------------------------------------------------------
+
+def test_batch_resume_and_failures(tmp_path, monkeypatch):
+    from spectrum_core.runner import Runner
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle\n\n# a comment\na boom prompt\na green triangle\n")
+    args = ("batch", str(prompts), "--out-dir", "out", "--method", "none", "--steps", "2", "--json")
+    real_generate = Runner.generate
+
+    def flaky(self, job, on_step=None):
+        if "boom" in job.prompt:
+            raise RuntimeError("out of memory (simulated)")
+        return real_generate(self, job, on_step)
+
+    monkeypatch.setattr(Runner, "generate", flaky)
+    first = run(*args)
+    assert first.exit_code == 1  # one prompt failed, the others went on
+    recs = records(first)
+    assert [r["status"] for r in recs] == ["ok", "error", "ok"]
+    assert [r["line"] for r in recs] == [1, 4, 5]
+    assert "simulated" in recs[1]["error"]
+    manifest = Path("out/results.jsonl")
+    assert len(manifest.read_text().splitlines()) == 3
+
+    monkeypatch.setattr(Runner, "generate", real_generate)
+    second = run(*args)
+    assert second.exit_code == 0
+    assert [r["prompt"] for r in records(second)] == ["a boom prompt"]  # only what had not succeeded
+    assert "2 of 3 prompts already done" in second.stderr
+    third = run(*args)
+    assert third.exit_code == 0 and records(third) == []
+
+
+def test_batch_jsonl_overrides(tmp_path):
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"prompt": "a fox", "seed": 9, "size": "48x32", "out": "fox.png"}) + "\n"
+                    + json.dumps({"prompt": "a cat", "nfe": 6}) + "\n")
+    result = run("batch", str(jobs), "--out-dir", "o", "--steps", "8", "--alpha", "3", "--json")
+    assert result.exit_code == 0, result.stderr
+    fox, cat = records(result)
+    assert fox["output"] == str(Path("o/fox.png")) and fox["seed"] == 9 and (fox["width"], fox["height"]) == (48, 32)
+    assert fox["spectrum"]["alpha"] == 3.0
+    assert cat["nfe"] == 6 and cat["spectrum"]["alpha"] is None
+    assert media.read_png_metadata(Path(fox["output"]))["prompt"] == "a fox"
+
+
+# --- bad input: one line, exit 2, no traceback --------------------------------------------------
+
+@pytest.fixture
+def no_hub_weights(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["gen", "x", "-m", "wan3"], "Unknown model 'wan3'. Choose from: flux"),
+    (["gen", "x", "--nfe", "3", "--steps", "20"], "choose 6 to 20"),
+    (["gen", "x", "--nfe", "60"], "choose 6 to 50"),
+    (["gen", "x", "--height", "50"], "not a positive multiple of 16"),
+    (["gen", "x", "--frames", "9"], "--frames/--fps are for video models"),
+    (["gen", "x", "-m", "tiny-wan", "--frames", "6"], "needs 4k+1 frames; try 5 or 9"),
+    (["gen", "x", "--nfe", "8", "--alpha", "1"], "not both"),
+    (["gen", "x", "--method", "none", "--nfe", "8"], "do nothing with --method none"),
+    (["gen", "x", "--blend", "2"], "blend must be between 0 and 1"),
+    (["gen", "  "], "prompt is empty"),
+    (["gen", "x", "-o", "out.jpg"], "written as PNG"),
+    (["gen", "x", "--device", "cuda"], "no CUDA device"),
+    (["gen", "x", "--offload"], "--offload"),
+    (["gen", "x", "--compare", "--method", "none"], "drop --method none"),
+    (["ab", "x", "--model-path", "."], "no model_index.json"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    if "--device" in args and __import__("torch").cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    result = run(*args)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""
+    assert not Path("outputs").exists() or not any(Path("outputs").iterdir())
+
+
+def test_missing_hub_weights_say_how_to_get_them(no_hub_weights):
+    result = run("gen", "x", "-m", "flux")
+    assert result.exit_code == 2
+    assert "huggingface-cli download black-forest-labs/FLUX.1-dev" in result.stderr and "--model-path" in result.stderr
+
+
+def test_unwritable_output_path():
+    Path("blocker").write_text("a file where a folder should be")
+    result = run("gen", "x", "--out", "blocker/img.png")
+    assert result.exit_code == 2 and "blocker" in result.stderr and "not a folder" in result.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "has no prompts"),
+    ("# only a comment\n\n", "has no prompts"),
+    ('{"prompt": "a", "colour": "red"}\n', ":1: unknown key(s) colour"),
+    ('{"prompt": "a", "size": "big"}\n', "size must be"),
+    ('a\n{"prompt": "b", "nfe": 99}\n', ":2: --nfe 99 is not attainable"),
+    ("{not json\n", "not valid JSON"),
+])
+def test_bad_prompt_files(tmp_path, content, message):
+    path = tmp_path / "p.txt"
+    path.write_text(content)
+    result = run("batch", str(path))
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_prompt_file():
+    result = run("batch", "nope.txt")
+    assert result.exit_code == 2 and "Cannot read prompt file 'nope.txt'" in result.stderr
+
+
+def test_ctrl_c_leaves_no_partial_file(monkeypatch):
+    from PIL import Image
+
+    def interrupted_save(self, fp, *args, **kwargs):
+        Path(fp).write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", interrupted_save)
+    result = run("gen", "x", "--method", "none", "--steps", "2", "--out", "img.png")
+    assert result.exit_code == 130 and "Interrupted" in result.stderr
+    assert list(Path(".").iterdir()) == []
+
+
+def test_generation_failure_exits_1_and_debug_shows_traceback(monkeypatch):
+    from spectrum_core.runner import Runner
+
+    def broken(self, job, on_step=None):
+        raise RuntimeError("CUDA error: device-side assert (simulated)")
+
+    monkeypatch.setattr(Runner, "generate", broken)
+    result = run("gen", "x", "--method", "none", "--steps", "2")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith("RuntimeError: CUDA error: device-side assert (simulated)")
+    monkeypatch.setenv("SPECTRUM_DEBUG", "1")
+    debug = run("gen", "x", "--method", "none", "--steps", "2")
+    assert debug.exit_code == 1 and "Traceback" in debug.stderr
+
+
+# --- the installed command, as a real process ---------------------------------------------------
+
+def test_installed_spectrum_command(tmp_path):
+    exe = shutil.which("spectrum")
+    assert exe, "the `spectrum` console script is not installed (pip install -e .)"
+    proc = subprocess.run([exe, "gen", "a red circle", *FAST, "--json"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "SPECTRUM_CACHE": os.environ["SPECTRUM_CACHE"]},
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    check_record({**rec, "output": str(tmp_path / rec["output"])}, steps=8)
+    assert "real passes (NFE)" in proc.stderr and "Traceback" not in proc.stderr
