@@ -646,12 +646,12 @@ def _weights_status(preset: Preset) -> str:
     from spectrum_core.runner import WeightsMissing, check_weights
 
     if preset.source_kind == "tiny":
-        return "built on first use"
+        return "built on use"
     try:
         check_weights(preset)
     except WeightsMissing:
         return "[yellow]not downloaded[/]" if preset.source_kind == "hub" else "[yellow]missing[/]"
-    return "[green]local[/]" if preset.source_kind != "hub" else "[green]in HF cache[/]"
+    return "[green]cached[/]" if preset.source_kind == "hub" else "[green]local[/]"
 
 
 @presets_app.callback(invoke_without_command=True)

@@ -88,20 +88,20 @@ def summary_table(result: Any, comparison: Any = None) -> Table:
 
 
 def presets_table(presets: list[Any], status: dict[str, str], default: str) -> Table:
-    table = Table(title="Model presets", title_style="bold", header_style="bold")
+    table = Table(title="Model presets", title_style="bold", header_style="bold", caption=f"* default ({default})")
     table.add_column("name", no_wrap=True)
-    table.add_column("model", overflow="fold")
-    for col in ("kind", "steps", "size", "spectrum", "weights"):
-        table.add_column(col)
+    table.add_column("model", overflow="fold", min_width=16)
+    for col in ("steps", "size", "spectrum"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("weights")
     for p in presets:
-        size = f"{p.width}x{p.height}" + (f", {p.frames}f @ {p.fps} fps" if p.is_video else "")
+        size = f"{p.width}x{p.height}" + (f" {p.frames}f" if p.is_video else "")
         s = p.spectrum
-        if s.method == "none":
-            knobs = "off"
-        else:
-            knobs = f"{s.method} " + (f"nfe={s.nfe}" if s.nfe is not None else f"α={s.alpha:g}") + f" w={s.blend:g}"
-        name = f"{p.name} [dim](default)[/]" if p.name == default else p.name
-        table.add_row(name, p.hub_id or p.source, p.kind, str(p.steps), size, knobs, status[p.name])
+        knobs = "off" if s.method == "none" else (
+            ("" if s.method == "spectrum" else f"{s.method} ")
+            + (f"nfe={s.nfe}" if s.nfe is not None else f"α={s.alpha:g}") + f" w={s.blend:g}")
+        name = f"{p.name} *" if p.name == default else p.name
+        table.add_row(name, p.hub_id or p.source, str(p.steps), size, knobs, status[p.name])
     return table
 
 
