@@ -147,15 +147,11 @@ class ModelChoice:
     def preset(self) -> Preset:
         if self.model is not None and self.preset_file is not None:
             raise UsageError("Pass either --model or --preset-file, not both.")
-        if self.preset_file is not None:
-            preset = load_preset_file(self.preset_file)
-            return preset_for_model_dir(self.model_path, preset) if self.model_path else preset
-        if self.model is not None:
-            preset = load_preset(self.model)
-            return preset_for_model_dir(self.model_path, preset) if self.model_path else preset
-        if self.model_path is not None:
-            return preset_for_model_dir(self.model_path)
-        return load_preset(DEFAULT_MODEL)
+        base = (load_preset_file(self.preset_file) if self.preset_file is not None
+                else load_preset(self.model) if self.model is not None else None)
+        if self.model_path is not None:  # a bare folder (base None) borrows its family's defaults
+            return preset_for_model_dir(self.model_path, base)
+        return base or load_preset(DEFAULT_MODEL)
 
     def runner(self, preset: Preset) -> Any:
         from spectrum_core.runner import Runner, check_weights
@@ -229,9 +225,8 @@ class Outputs:
 def _with_companions(main: Path, compare: bool) -> Outputs:
     if not compare:
         return Outputs(main)
-    ab_ext = main.suffix
     return Outputs(main, main.with_name(f"{main.stem}_baseline{main.suffix}"),
-                   main.with_name(f"{main.stem}_ab{ab_ext}"))
+                   main.with_name(f"{main.stem}_ab{main.suffix}"))
 
 
 def plan_outputs(preset: Preset, job: Any, out: str | None, compare: bool, overwrite: bool) -> Outputs:
@@ -669,16 +664,12 @@ def presets(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     with cli_errors():
         all_presets = list_presets()
         if as_json:
-            _emit_list([p.to_dict() for p in all_presets])
+            typer.echo(json.dumps([p.to_dict() for p in all_presets]))
             return
         status = {p.name: _weights_status(p) for p in all_presets}
         err.print(presets_table(all_presets, status, DEFAULT_MODEL))
         err.print("Use one with [bold]spectrum gen PROMPT -m NAME[/]; bring your own with --preset-file FILE "
                   "or --model-path DIR.")
-
-
-def _emit_list(items: list[Any]) -> None:
-    typer.echo(json.dumps(items))
 
 
 @presets_app.command("show", no_args_is_help=True)

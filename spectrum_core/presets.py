@@ -35,16 +35,13 @@ KINDS = ("image", "video")
 DTYPES = ("float32", "bfloat16", "float16")
 METHODS = ("spectrum", "taylor", "reuse", "none")
 
-# Pipeline class -> (family, kind): lets a bare local diffusers folder pick sane defaults.
-PIPELINE_FAMILIES: Mapping[str, tuple[str, str]] = MappingProxyType({
-    "FluxPipeline": ("flux", "image"),
-    "StableDiffusion3Pipeline": ("sd35", "image"),
-    "HunyuanVideoPipeline": ("hunyuan", "video"),
-    "WanPipeline": ("wan", "video"),
-})
-# The shipped preset whose defaults a bare folder of that family borrows.
-FAMILY_BASE_PRESET: Mapping[str, str] = MappingProxyType({
-    "flux": "flux", "sd35": "sd35", "hunyuan": "hunyuan", "wan": "wan", "wan22": "wan22",
+# Pipeline class -> family. A bare local diffusers folder borrows the defaults of the shipped preset
+# named after its family.
+PIPELINE_FAMILIES: Mapping[str, str] = MappingProxyType({
+    "FluxPipeline": "flux",
+    "StableDiffusion3Pipeline": "sd35",
+    "HunyuanVideoPipeline": "hunyuan",
+    "WanPipeline": "wan",
 })
 
 
@@ -244,8 +241,8 @@ def load_preset(name: str) -> Preset:
     return preset_from_dict(tomllib.loads(text), name=name, origin=f"{PRESET_PACKAGE}/{name}.toml")
 
 
-def read_pipeline_class(model_dir: str | Path) -> str:
-    """The `_class_name` in a diffusers folder's model_index.json."""
+def read_model_index(model_dir: str | Path) -> dict[str, Any]:
+    """A diffusers folder's model_index.json (its `_class_name` names the pipeline class)."""
     index = Path(model_dir).expanduser() / "model_index.json"
     if not index.is_file():
         raise PresetError(
@@ -253,24 +250,38 @@ def read_pipeline_class(model_dir: str | Path) -> str:
             "Point --model-path at the folder `save_pretrained` wrote or `huggingface-cli download` filled."
         )
     try:
-        return json.loads(index.read_text(encoding="utf-8"))["_class_name"]
-    except (json.JSONDecodeError, KeyError):
+        data = json.loads(index.read_text(encoding="utf-8"))
+        data["_class_name"]
+    except (json.JSONDecodeError, KeyError, TypeError):
         raise PresetError(f"'{index}' has no `_class_name`; is it a diffusers pipeline folder?") from None
+    return data
+
+
+def _family_of(index: Mapping[str, Any]) -> str | None:
+    cls = index["_class_name"]
+    if cls not in PIPELINE_FAMILIES:
+        return None
+    family = PIPELINE_FAMILIES[cls]
+    # Wan2.2 A14B is a WanPipeline with a second (low-noise) expert.
+    if family == "wan" and (index.get("transformer_2") or [None])[0] is not None:
+        return "wan22"
+    return family
 
 
 def preset_for_model_dir(model_dir: str | Path, base: Preset | None = None) -> Preset:
     """A preset for a local diffusers folder. With `base`, keep its defaults and swap the weights;
     without, borrow the defaults of the shipped preset of the folder's pipeline family."""
     model_dir = Path(model_dir).expanduser().resolve()
-    cls = read_pipeline_class(model_dir)
+    index = read_model_index(model_dir)
+    cls = index["_class_name"]
     if base is None:
-        if cls not in PIPELINE_FAMILIES:
+        family = _family_of(index)
+        if family is None:
             raise PresetError(
                 f"'{model_dir}' holds a {cls}; supported without a preset: {', '.join(PIPELINE_FAMILIES)}. "
                 "Pass --model NAME or --preset-file FILE to say how to run it."
             )
-        family, _ = PIPELINE_FAMILIES[cls]
-        base = load_preset(FAMILY_BASE_PRESET[family])
+        base = load_preset(family)
         return replace(base, name=model_dir.name, source=str(model_dir), pipeline=cls,
                        description=f"local {cls} folder (defaults of '{base.name}')", origin=str(model_dir))
     return replace(base, source=str(model_dir), pipeline=cls, origin=str(model_dir))
