@@ -1,0 +1,181 @@
+"""The tiny pipeline factory: local-only construction, the save/load round trip, the on-disk cache, and the
+call patterns (CFG batching, cond/uncond contexts, Wan2.2 expert switch) that spectrum relies on."""
+
+import numpy as np
+import pytest
+import torch
+
+import spectrum_core.tiny as tiny
+from spectrum_core.tiny import (
+    FAMILIES,
+    TINY_CALL_KWARGS,
+    build_tiny_pipeline,
+    load_tiny_pipeline,
+    tiny_pipeline_dir,
+)
+
+VIDEO = {"hunyuan", "wan", "wan22"}
+PROMPT = "a photo of an astronaut riding a zebra-striped horse"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy shared CPU two OpenMP threads make
+    each call several times slower (threads wait on each other at every op); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny-cache")
+
+
+def load(family, cache):
+    pipe = load_tiny_pipeline(family, cache_dir=cache)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def run(pipe, family, steps, **overrides):
+    kwargs = {**TINY_CALL_KWARGS[family], **overrides}
+    return pipe(PROMPT, num_inference_steps=steps, generator=torch.Generator().manual_seed(0), **kwargs)
+
+
+def count_calls(module):
+    """Record the batch size of every forward call of ``module``; returns (list, hook handle)."""
+    batches = []
+    handle = module.register_forward_hook(
+        lambda mod, args, kwargs, out: batches.append(kwargs["hidden_states"].shape[0]), with_kwargs=True
+    )
+    return batches, handle
+
+
+def test_unknown_family_names_the_valid_ones(tmp_path):
+    valid = "flux, sd35, hunyuan, wan, wan22"
+    with pytest.raises(ValueError, match=valid):
+        build_tiny_pipeline("sdxl")
+    with pytest.raises(ValueError, match=valid):
+        tiny_pipeline_dir("sdxl", tmp_path)
+    with pytest.raises(ValueError, match=valid):
+        load_tiny_pipeline("sdxl", tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_round_trip_keeps_class_weights_and_tokenization(family, cache):
+    built = build_tiny_pipeline(family)
+    loaded = load(family, cache)
+    assert type(loaded) is type(built)
+    experts = ["transformer", "transformer_2"] if family == "wan22" else ["transformer"]
+    for name in experts:
+        want, got = getattr(built, name).state_dict(), getattr(loaded, name).state_dict()
+        assert want.keys() == got.keys()
+        assert all(torch.equal(want[k], got[k]) for k in want), name
+    for name in ("tokenizer", "tokenizer_2", "tokenizer_3"):
+        if getattr(built, name, None) is not None:
+            assert getattr(loaded, name)(PROMPT).input_ids == getattr(built, name)(PROMPT).input_ids, name
+    if family == "wan22":
+        assert loaded.config.boundary_ratio == 0.875
+        assert not torch.equal(loaded.transformer.proj_out.weight, loaded.transformer_2.proj_out.weight)
+
+
+def test_build_is_deterministic_and_seeded():
+    a, b, c = build_tiny_pipeline("wan"), build_tiny_pipeline("wan"), build_tiny_pipeline("wan", seed=1)
+    assert torch.equal(a.transformer.proj_out.weight, b.transformer.proj_out.weight)
+    assert not torch.equal(a.transformer.proj_out.weight, c.transformer.proj_out.weight)
+    assert a.tokenizer.backend_tokenizer.to_str() == c.tokenizer.backend_tokenizer.to_str()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_short_call_gives_finite_output_of_the_expected_shape(family, cache):
+    pipe = load(family, cache)
+    out = run(pipe, family, steps=4, output_type="np")
+    kw = TINY_CALL_KWARGS[family]
+    if family in VIDEO:
+        array = np.asarray(out.frames)
+        assert array.shape == (1, kw["num_frames"], kw["height"], kw["width"], 3)
+    else:
+        array = np.asarray(out.images)
+        assert array.shape == (1, kw["height"], kw["width"], 3)
+    assert np.isfinite(array).all() and array.std() > 0
+
+
+def test_hunyuan_default_template_crops_exactly_the_template():
+    """The pipeline crops a hard-coded 95 tokens (Llama-3's count for its template prefix); ours must match."""
+    from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video import DEFAULT_PROMPT_TEMPLATE
+
+    tokenizer = build_tiny_pipeline("hunyuan").tokenizer
+    prefix = DEFAULT_PROMPT_TEMPLATE["template"].split("{}")[0]
+    assert len(tokenizer(prefix).input_ids) == DEFAULT_PROMPT_TEMPLATE["crop_start"] == 95
+
+
+def test_cache_dir_is_reused_without_rebuilding(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPECTRUM_CACHE", str(tmp_path))
+    first = tiny_pipeline_dir("wan")
+    assert first == tmp_path / "tiny" / "wan-v1" and (first / "model_index.json").is_file()
+    stamp = (first / "model_index.json").stat().st_mtime_ns
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("rebuilt a cached tiny pipeline")
+
+    monkeypatch.setattr(tiny, "build_tiny_pipeline", no_rebuild)
+    assert tiny_pipeline_dir("wan") == first
+    assert (first / "model_index.json").stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["wan-v1"]  # no staging leftovers
+
+
+def test_losing_the_rename_race_uses_the_winners_copy(tmp_path, monkeypatch):
+    target = tmp_path / "tiny" / "wan-v1"
+    real_build = tiny.build_tiny_pipeline
+
+    def build_while_another_process_finishes_first(family, seed=0):
+        pipe = real_build(family, seed)
+        pipe.save_pretrained(target)  # the other process's copy lands before our rename
+        (target / "winner").touch()
+        return pipe
+
+    monkeypatch.setattr(tiny, "build_tiny_pipeline", build_while_another_process_finishes_first)
+    assert tiny_pipeline_dir("wan", cache_dir=tmp_path) == target
+    assert (target / "winner").exists()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["wan-v1"]
+
+
+@pytest.mark.parametrize(
+    "family, calls_per_step, batch",
+    [("flux", 1, 1), ("sd35", 1, 2), ("hunyuan", 1, 1), ("wan", 2, 1)],
+)
+def test_transformer_calls_per_step(family, calls_per_step, batch, cache, monkeypatch):
+    pipe = load(family, cache)
+    batches, handle = count_calls(pipe.transformer)
+    contexts = []
+    if family == "wan":
+        enter_context = pipe.transformer.cache_context
+
+        def recording_context(name, *args, **kwargs):
+            contexts.append(name)
+            return enter_context(name, *args, **kwargs)
+
+        monkeypatch.setattr(pipe.transformer, "cache_context", recording_context)
+    run(pipe, family, steps=4, output_type="latent")
+    handle.remove()
+    assert batches == [batch] * (4 * calls_per_step)
+    if family == "wan":
+        assert contexts == ["cond", "uncond"] * 4
+
+
+def test_wan22_uses_both_experts_at_50_steps(cache):
+    pipe = load("wan22", cache)
+    order = []
+    high, h1 = count_calls(pipe.transformer)
+    low, h2 = count_calls(pipe.transformer_2)
+    h3 = pipe.transformer.register_forward_hook(lambda *a: order.append("high"))
+    h4 = pipe.transformer_2.register_forward_hook(lambda *a: order.append("low"))
+    run(pipe, "wan22", steps=50, output_type="latent")
+    for h in (h1, h2, h3, h4):
+        h.remove()
+    assert len(high) + len(low) == 100  # CFG: two calls per step
+    assert len(high) >= 10 and len(low) >= 10  # at least 5 steps each
+    assert order == sorted(order)  # "high" < "low": the high-noise expert runs first, then hands over
