@@ -315,3 +315,42 @@ def test_installed_spectrum_command(tmp_path):
     (rec,) = [json.loads(line) for line in proc.stdout.splitlines()]
     check_record({**rec, "output": str(tmp_path / rec["output"])}, steps=8)
     assert "real passes (NFE)" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- other model sources ------------------------------------------------------------------------
+
+def test_model_path_and_preset_file(tmp_path):
+    from spectrum_core.tiny import tiny_pipeline_dir
+
+    folder = tiny_pipeline_dir("flux")
+    quick = ["--method", "none", "--steps", "2", "--json"]
+    rec = records(run("gen", "x", "-m", "tiny-flux", "--model-path", str(folder), *quick))[0]
+    assert rec["model"] == "tiny-flux" and (rec["height"], rec["width"]) == (64, 64)
+    preset = tmp_path / "mine.toml"
+    preset.write_text(f'source = "{folder}"\npipeline = "FluxPipeline"\nfamily = "flux"\ndtype = "float32"\n'
+                      'steps = 4\nheight = 32\nwidth = 48\nguidance = 2.0\n')
+    rec = records(run("gen", "x", "--preset-file", str(preset), "--method", "taylor", "--nfe", "3",
+                      "--warmup", "2", "--json"))[0]
+    assert (rec["model"], rec["steps"], rec["width"], rec["method"], rec["nfe"]) == ("mine", 4, 48, "taylor", 3)
+    assert rec["output"].endswith("_taylor-nfe3.png")
+
+
+def test_hub_preset_loads_from_the_local_hf_cache(tmp_path, monkeypatch):
+    """A hub id resolves through the Hugging Face cache, offline, like a downloaded model."""
+    from huggingface_hub import constants
+
+    from spectrum_core.tiny import tiny_pipeline_dir
+
+    hub = tmp_path / "hub"
+    snapshot = hub / "models--spectrum-test--tiny-flux" / "snapshots" / ("0" * 40)
+    shutil.copytree(tiny_pipeline_dir("flux"), snapshot)
+    (hub / "models--spectrum-test--tiny-flux" / "refs").mkdir()
+    (hub / "models--spectrum-test--tiny-flux" / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    preset = tmp_path / "hubbed.toml"
+    preset.write_text('source = "spectrum-test/tiny-flux"\npipeline = "FluxPipeline"\nfamily = "flux"\n'
+                      'dtype = "float32"\nsteps = 2\nheight = 32\nwidth = 32\n')
+    result = run("gen", "x", "--preset-file", str(preset), "--method", "none", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert Path(records(result)[0]["output"]).is_file()

@@ -122,3 +122,10 @@ def test_model_dir_borrows_the_family_defaults(tmp_path):
     assert based.height == 64 and based.source_kind == "path"
     with pytest.raises(PresetError, match="no model_index.json"):
         preset_for_model_dir(tmp_path)
+
+
+def test_bare_wan22_folder_gets_the_two_expert_defaults():
+    from spectrum_core.tiny import tiny_pipeline_dir
+
+    assert preset_for_model_dir(tiny_pipeline_dir("wan22")).steps == load_preset("wan22").steps
+    assert preset_for_model_dir(tiny_pipeline_dir("wan")).steps == load_preset("wan").steps
