@@ -9,12 +9,13 @@
 
 from .config import SpectrumConfig
 from .forecasters import ChebyshevForecaster, Forecaster, ReuseForecaster, TaylorForecaster, make_forecaster
-from .hooks import CallStats, SpectrumHandle, StepEvent, apply_spectrum
+from .hooks import CallStats, SpectrumHandle, StepEvent, apply_spectrum, nfe_bounds
 from .schedule import Schedule, nfe_range, real_steps, solve_nfe
 
 __all__ = [
     "SpectrumConfig",
     "apply_spectrum",
+    "nfe_bounds",
     "SpectrumHandle",
     "CallStats",
     "StepEvent",

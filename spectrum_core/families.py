@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Family", "FAMILIES", "family_for", "expert_names", "expert_segments"]
+__all__ = ["Family", "FAMILIES", "family_for", "expert_names", "expert_segments", "expert_lengths"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +89,19 @@ def expert_segments(pipe: Any, timesteps: torch.Tensor, experts: list[str]) -> d
     switch = next((i for i, t in enumerate(timesteps.tolist()) if t < boundary), n)
     segments = {experts[0]: (0, switch), experts[1]: (switch, n)}
     return {name: seg for name, seg in segments.items() if seg[1] > seg[0]}
+
+
+def expert_lengths(pipe: Any, num_steps: int) -> tuple[int, ...]:
+    """How many of ``num_steps`` each expert will denoise, known before the call (for validating an NFE).
+
+    Asks a scratch copy of the pipeline's scheduler for its timesteps, so the pipeline's own scheduler is
+    untouched. Schedulers whose timesteps depend on the call (FLUX's resolution-dependent shift) only
+    matter here for multi-expert pipelines, which have none.
+    """
+    experts = expert_names(pipe)
+    if len(experts) < 2:
+        return (num_steps,)
+    scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+    scheduler.set_timesteps(num_steps)
+    segments = expert_segments(pipe, scheduler.timesteps, experts)
+    return tuple(end - start for start, end in sorted(segments.values()))

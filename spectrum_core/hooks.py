@@ -36,11 +36,13 @@ from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.hooks.hooks import BaseState, StateManager
 
 from .config import SpectrumConfig
-from .families import Family, expert_names, expert_segments, family_for
-from .forecasters import make_forecaster
-from .schedule import Schedule, plan_segments
+from diffusers.utils.torch_utils import unwrap_module
 
-__all__ = ["apply_spectrum", "SpectrumHandle", "CallStats", "StepEvent"]
+from .families import Family, expert_lengths, expert_names, expert_segments, family_for
+from .forecasters import make_forecaster
+from .schedule import Schedule, plan_segments, segments_nfe_range
+
+__all__ = ["apply_spectrum", "nfe_bounds", "SpectrumHandle", "CallStats", "StepEvent"]
 
 _MODEL_HOOK = "spectrum_model"
 _BLOCK_HOOK = "spectrum_block"
@@ -483,7 +485,7 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides:
     experts = expert_names(pipe)
     if not experts:
         raise ValueError(f"{type(pipe).__name__} has no `transformer` component for Spectrum to accelerate")
-    modules = {name: getattr(pipe, name) for name in experts}
+    modules = {name: unwrap_module(getattr(pipe, name)) for name in experts}
     families = {name: family_for(module) for name, module in modules.items()}
     for name, module in modules.items():
         registry = getattr(module, "_diffusers_hook", None)
@@ -509,3 +511,12 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides:
         registry.register_hook(hook, _MODEL_HOOK)
         registry.invalidate_child_registries_cache()
     return SpectrumHandle(session, modules)
+
+
+def nfe_bounds(pipe: Any, num_steps: int, warmup: int = 5) -> tuple[int, int]:
+    """The attainable numbers of real passes for ``pipe`` at ``num_steps``, known before calling it.
+
+    ``(warmup + 1, num_steps)`` for a single transformer; with Wan2.2's two experts each restarts its
+    warm-up, so the floor is the sum over both.
+    """
+    return segments_nfe_range(expert_lengths(pipe, num_steps), warmup)

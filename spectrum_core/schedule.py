@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Schedule", "real_steps", "solve_nfe", "nfe_range", "plan_segments"]
+__all__ = ["Schedule", "real_steps", "solve_nfe", "nfe_range", "segments_nfe_range", "plan_segments"]
 
 _ALPHA_RESOLUTION = 1000  # the reference rounds the window to 3 decimals, so alpha lives on a 0.001 grid
 
@@ -90,6 +90,11 @@ def nfe_range(num_steps: int, warmup: int = 5) -> tuple[int, int]:
     if num_steps <= warmup:
         return (num_steps, num_steps)
     return (warmup + 1, num_steps)
+
+
+def segments_nfe_range(lengths: tuple[int, ...], warmup: int = 5) -> tuple[int, int]:
+    """The attainable total of real passes over consecutive segments that each restart their warm-up."""
+    return (sum(nfe_range(n, warmup)[0] for n in lengths), sum(lengths))
 
 
 def _count(n: int, warmup: int, window: float, alpha_units: int, force_last: bool) -> int:
@@ -181,8 +186,7 @@ def plan_segments(
         ]
     if len(lengths) == 1:
         return [solve_nfe(lengths[0], int(nfe), warmup, float(window), force_last)]
-    lo = sum(nfe_range(n, warmup)[0] for n in lengths)
-    hi = sum(lengths)
+    lo, hi = segments_nfe_range(lengths, warmup)
     if not lo <= nfe <= hi:
         raise ValueError(
             f"nfe={nfe} is not attainable with {hi} steps split {'+'.join(map(str, lengths))} across experts, "

@@ -1,0 +1,224 @@
+"""The hooks' contract, run on a tiny real pipeline of every family (FLUX, SD3.5, HunyuanVideo, Wan2.1, Wan2.2)."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ALL_FAMILIES, generate, psnr
+from spectrum_core import SpectrumConfig, apply_spectrum, nfe_bounds
+from spectrum_core.families import family_for
+from spectrum_core.forecasters import ChebyshevForecaster
+
+# Which CFG branches each family's pipeline opens: SD3 batches its pair (one state); Wan calls twice.
+BRANCHES = {
+    "flux": ["transformer/cond"],
+    "sd35": ["transformer"],
+    "hunyuan": ["transformer/cond"],
+    "wan": ["transformer/cond", "transformer/uncond"],
+    "wan22": ["transformer/cond", "transformer/uncond", "transformer_2/cond", "transformer_2/uncond"],
+}
+
+
+CFG_CALLS = {"flux": 1, "sd35": 1, "hunyuan": 1, "wan": 2, "wan22": 2}  # transformer calls per step
+
+
+def budget(pipe, steps, wanted):
+    """``wanted`` real passes, raised to the floor of what the pipeline can attain (Wan2.2: two warm-ups)."""
+    lo, hi = nfe_bounds(pipe, steps)
+    assert lo < steps, "the test needs at least one forecast step"
+    return max(lo, min(wanted, hi))
+
+
+def experts(pipe):
+    return [m for m in (getattr(pipe, "transformer", None), getattr(pipe, "transformer_2", None)) if m is not None]
+
+
+class BlockCounter:
+    """Counts transformer-block executions through a leaf module inside each block.
+
+    A hooked block's own forward hooks fire even when it is skipped, so the count watches the first
+    parametrised submodule, which runs only when the block really computes.
+    """
+
+    def __init__(self, pipe):
+        self.count = 0
+        self.handles = []
+        for module in experts(pipe):
+            family = family_for(module)
+            for stack in family.block_stacks:
+                for block in getattr(module, stack):
+                    leaf = next(m for m in block.modules() if m is not block and list(m.parameters(recurse=False)))
+                    self.handles.append(leaf.register_forward_hook(self._hit))
+
+    def _hit(self, *_):
+        self.count += 1
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+@pytest.fixture(params=ALL_FAMILIES)
+def family(request):
+    return request.param
+
+
+@pytest.fixture
+def pipe(family, tiny_pipes):
+    return tiny_pipes(family)
+
+
+def test_block_calls_are_exactly_real_passes_times_blocks(family, pipe):
+    counter = BlockCounter(pipe)
+    try:
+        generate(pipe, family, 20)
+        per_step = counter.count / 20  # every branch and every block of one step
+        counter.count = 0
+        nfe = budget(pipe, 20, 9)
+        with apply_spectrum(pipe, SpectrumConfig(nfe=nfe)) as handle:
+            generate(pipe, family, 20)
+            stats = handle.stats
+    finally:
+        counter.close()
+    assert stats.nfe == nfe
+    assert len(stats.forecast_steps) == 20 - nfe
+    blocks_per_call = per_step / CFG_CALLS[family]
+    assert sum(stats.nfe_by_branch.values()) == nfe * CFG_CALLS[family]
+    assert counter.count == nfe * CFG_CALLS[family] * blocks_per_call
+    assert counter.count < per_step * 20
+
+
+def test_remove_restores_bit_identical_output(family, pipe):
+    before = generate(pipe, family, 12)
+    handle = apply_spectrum(pipe, SpectrumConfig(nfe=budget(pipe, 12, 7)))
+    try:
+        hooked = generate(pipe, family, 12)
+    finally:
+        handle.remove()
+    after = generate(pipe, family, 12)
+    assert not np.array_equal(hooked, before)  # the hooks did change something
+    assert np.array_equal(after, before)
+
+
+def test_consecutive_calls_are_deterministic_and_step_count_comes_from_the_call(family, pipe):
+    nfe = max(budget(pipe, 16, 8), budget(pipe, 24, 8))
+    with apply_spectrum(pipe, nfe=nfe) as handle:
+        first = generate(pipe, family, 16)
+        second = generate(pipe, family, 16)
+        other = generate(pipe, family, 24)
+        assert [s.num_steps for s in handle.history] == [16, 16, 24]
+        assert [s.nfe for s in handle.history] == [nfe, nfe, nfe]
+    assert np.array_equal(first, second)
+    assert other.shape == first.shape
+
+
+def test_branches_and_experts_have_separate_state(family, pipe):
+    seen = {}
+
+    def watch(event):
+        hooks = pipe_hooks()
+        for expert, hook in hooks.items():
+            for name, state in hook.state_manager._state_cache.items():
+                seen[(expert, name)] = (id(state.forecaster), state.forecaster.num_updates)
+
+    nfe = budget(pipe, 30, 12)
+    with apply_spectrum(pipe, nfe=nfe) as handle:
+        pipe_hooks = lambda: handle._session.model_hooks  # noqa: E731
+        handle.subscribe(watch)
+        generate(pipe, family, 30)
+        stats = handle.stats
+    assert sorted(stats.nfe_by_branch) == sorted(BRANCHES[family])
+    assert len({forecaster for forecaster, _ in seen.values()}) == len(BRANCHES[family])
+    per_branch = {}
+    for label, n in stats.nfe_by_branch.items():
+        per_branch.setdefault(label.split("/")[-1], 0)
+        per_branch[label.split("/")[-1]] += n
+    assert set(per_branch.values()) == {nfe}  # the NFE budget covers both experts, per CFG branch
+    assert stats.nfe == nfe
+
+
+def test_wan22_second_expert_restarts_with_its_own_warmup(tiny_pipes):
+    pipe = tiny_pipes("wan22")
+    with apply_spectrum(pipe, SpectrumConfig(alpha=0.75, warmup=4)) as handle:
+        generate(pipe, "wan22", 50)
+        stats = handle.stats
+    start, end = stats.schedule["transformer_2"]["segment"]
+    assert 0 < start < end == 50
+    assert set(range(start, start + 4)) <= set(stats.real_steps)
+    assert set(range(0, 4)) <= set(stats.real_steps)
+    assert stats.forecast_steps  # and it does forecast within both segments
+    assert any(s < start for s in stats.forecast_steps) and any(s > start for s in stats.forecast_steps)
+
+
+def test_state_resets_after_a_call_that_raised(family, pipe):
+    nfe = budget(pipe, 16, 8)
+    with apply_spectrum(pipe, nfe=nfe) as handle:
+        clean = generate(pipe, family, 16)
+
+        def boom(pipeline, step, timestep, kwargs):
+            if step == 9:
+                raise KeyboardInterrupt
+            return {}
+
+        with pytest.raises(KeyboardInterrupt):
+            generate(pipe, family, 16, callback_on_step_end=boom)
+        again = generate(pipe, family, 16)
+        assert handle.stats.nfe == nfe
+    assert np.array_equal(clean, again)
+
+
+def test_nfe_out_of_range_is_a_clear_error(family, pipe):
+    lo, hi = nfe_bounds(pipe, 20)
+    with apply_spectrum(pipe, nfe=lo - 1) as handle:
+        with pytest.raises(ValueError, match=f"choose {lo} to {hi}"):
+            generate(pipe, family, 20)
+        assert handle.stats is None or handle.stats.transformer_calls == 0
+
+
+def test_double_apply_is_refused(pipe):
+    with apply_spectrum(pipe):
+        with pytest.raises(RuntimeError, match="already applied"):
+            apply_spectrum(pipe)
+
+
+def test_non_finite_forecasts_fall_back_to_real_passes(family, pipe, monkeypatch):
+    base = generate(pipe, family, 12)
+    monkeypatch.setattr(ChebyshevForecaster, "predict", lambda self, tau: torch.full_like(self._last[-1][1], float("nan")))
+    nfe = budget(pipe, 12, 7)
+    with apply_spectrum(pipe, nfe=nfe) as handle:
+        out = generate(pipe, family, 12)
+        stats = handle.stats
+    assert stats.nfe == 12 and stats.fallbacks == (12 - nfe) * CFG_CALLS[family]
+    assert np.array_equal(out, base)
+
+
+@pytest.mark.parametrize("blend", [1.0, 0.5])
+def test_spectrum_is_closer_to_full_sampling_than_reuse(family, pipe, blend):
+    # Plumbing check on random weights (fidelity proper is benchmarked on the trained embedded model).
+    if family == "wan22" and blend == 1.0:
+        # At 14 of 50 the high-noise expert (16 steps) gets only its 5 warm-up passes and one more, then
+        # forecasts 9 steps; a pure degree-4 fit extrapolates worse than reuse there on this random model.
+        # The reference scripts' w=0.5 (the wan22 preset's) is checked below.
+        pytest.skip("pure Chebyshev at 14/50 is not expected to beat reuse on the tiny Wan2.2 (see comment)")
+    full = generate(pipe, family, 50)
+    scores = {}
+    nfe = budget(pipe, 50, 14)
+    for forecaster in ("chebyshev", "reuse"):
+        with apply_spectrum(pipe, SpectrumConfig(forecaster=forecaster, nfe=nfe, blend=blend)) as handle:
+            scores[forecaster] = psnr(generate(pipe, family, 50), full)
+            assert handle.stats.nfe == nfe
+    assert np.isfinite(scores["chebyshev"])
+    assert scores["chebyshev"] > scores["reuse"], scores
+
+
+def test_stats_report_time_and_steps(pipe, family):
+    events = []
+    with apply_spectrum(pipe, nfe=budget(pipe, 16, 8)) as handle:
+        handle.subscribe(events.append)
+        generate(pipe, family, 16)
+        stats = handle.stats
+    assert sorted(set(stats.real_steps) | set(stats.forecast_steps)) == list(range(16))
+    assert stats.transformer_calls == len(events) == 16 * CFG_CALLS[family]
+    assert 0 < stats.real_call_seconds <= stats.transformer_seconds <= stats.denoise_seconds
+    assert stats.estimated_full_seconds > stats.denoise_seconds
+    assert [e.step for e in events if e.real][:1] == [0]
