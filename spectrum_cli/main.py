@@ -232,7 +232,7 @@ def _with_companions(main: Path, compare: bool) -> Outputs:
 def plan_outputs(preset: Preset, job: Any, out: str | None, compare: bool, overwrite: bool) -> Outputs:
     """Where this generation's files go. A default name never replaces an existing file (it gets a
     -1, -2… suffix); an explicit existing file needs --overwrite. The folder must be writable."""
-    ext = ".mp4" if preset.is_video else ".png"
+    ext = preset.extension
     explicit = out is not None and not (Path(out).is_dir() or out.endswith(("/", os.sep)))
     if explicit:
         out = Path(out)
@@ -262,31 +262,24 @@ def plan_outputs(preset: Preset, job: Any, out: str | None, compare: bool, overw
     return outputs
 
 
-def _metadata(preset: Preset, result: Any) -> dict[str, Any]:
+def _settings(preset: Preset, result: Any) -> dict[str, Any]:
+    """What was generated and how: shared by the files' metadata and the --json record."""
     job = result.job
     return {
-        "prompt": job.prompt, "model": preset.name, "source": preset.source, "seed": job.seed,
-        "steps": job.steps, "height": job.height, "width": job.width, "frames": job.frames, "fps": job.fps,
-        "guidance": job.guidance, "method": job.method, "nfe": result.nfe, "real_steps": result.real_steps,
+        "model": preset.name, "prompt": job.prompt, "seed": job.seed, "steps": job.steps, "method": job.method,
+        "nfe": result.nfe, "real_steps": result.real_steps, "forecast_steps": result.forecast_steps,
+        "height": job.height, "width": job.width, "frames": job.frames, "fps": job.fps, "guidance": job.guidance,
         "spectrum": None if job.spectrum is None else job.spectrum.to_dict(),
-        "generator": f"spectrum {__version__}",
     }
 
 
-def _save(preset: Preset, result: Any, path: Path, overwrite: bool) -> Path:
-    meta = _metadata(preset, result)
+def _save(preset: Preset, result: Any, path: Path, overwrite: bool, picture: Any = None, **extra: Any) -> Path:
+    """Write `picture` (default: the result's image or video) with the run's settings as metadata."""
+    meta = {**_settings(preset, result), "source": preset.source, "generator": f"spectrum {__version__}", **extra}
+    picture = result.media if picture is None else picture
     if preset.is_video:
-        return media.save_mp4(path, result.media, result.job.fps, meta, overwrite=overwrite)
-    return media.save_png(path, result.media, meta, overwrite=overwrite)
-
-
-def _save_side_by_side(preset: Preset, comparison: Any, path: Path, overwrite: bool, record: dict) -> Path:
-    both = media.side_by_side(comparison.baseline.media, comparison.accelerated.media)
-    meta = {**_metadata(preset, comparison.accelerated), "layout": "left: baseline, right: accelerated",
-            "comparison": {k: record[k] for k in ("speedup", "psnr", "ssim", "lpips")}}
-    if preset.is_video:
-        return media.save_mp4(path, both, comparison.accelerated.job.fps, meta, overwrite=overwrite)
-    return media.save_png(path, both, meta, overwrite=overwrite)
+        return media.save_mp4(path, picture, result.job.fps, meta, overwrite=overwrite)
+    return media.save_png(path, picture, meta, overwrite=overwrite)
 
 
 def _finite(x: float | None) -> float | None:
@@ -297,15 +290,9 @@ def _finite(x: float | None) -> float | None:
 def record(preset: Preset, result: Any, output: Path | None, comparison: Any = None,
            outputs: Outputs | None = None) -> dict[str, Any]:
     """The --json object for one generation (schema in README.md)."""
-    job = result.job
-    rec: dict[str, Any] = {
-        "model": preset.name, "prompt": job.prompt, "seed": job.seed, "steps": job.steps, "method": job.method,
-        "nfe": result.nfe, "real_steps": result.real_steps, "forecast_steps": result.forecast_steps,
-        "seconds": round(result.seconds, 4), "transformer_seconds": round(result.transformer_seconds, 4),
-        "output": None if output is None else str(output),
-        "height": job.height, "width": job.width, "frames": job.frames, "fps": job.fps, "guidance": job.guidance,
-        "spectrum": None if job.spectrum is None else job.spectrum.to_dict(),
-    }
+    rec = _settings(preset, result)
+    rec.update(seconds=round(result.seconds, 4), transformer_seconds=round(result.transformer_seconds, 4),
+               output=None if output is None else str(output))
     if comparison is None:
         rec["estimated_speedup"] = _finite(result.estimated_speedup)
     else:
@@ -343,7 +330,10 @@ def _gen(prompt: str, choice: ModelChoice, knobs: Knobs, out: str | None, overwr
             rec = record(preset, result, outputs.main, comparison, outputs)
             _save(preset, result, outputs.main, overwrite)
             _save(preset, comparison.baseline, outputs.baseline, overwrite)
-            _save_side_by_side(preset, comparison, outputs.side_by_side, overwrite, rec)
+            _save(preset, result, outputs.side_by_side, overwrite,
+                  picture=media.side_by_side(comparison.baseline.media, result.media),
+                  layout="left: baseline, right: accelerated",
+                  comparison={k: rec[k] for k in ("speedup", "psnr", "ssim", "lpips")})
         else:
             comparison = None
             label = job.method if job.spectrum is not None else "baseline"
@@ -502,8 +492,8 @@ def read_batch(file: Path, preset: Preset, knobs: Knobs) -> list[BatchItem]:
         else:
             fields_ = {"prompt": line}
         out = fields_.pop("out", None)
-        if out is not None and Path(out).suffix.lower() not in ("", ".mp4" if preset.is_video else ".png"):
-            raise UsageError(f"{where}: out {out!r} must end in {'.mp4' if preset.is_video else '.png'}.")
+        if out is not None and Path(out).suffix.lower() not in ("", preset.extension):
+            raise UsageError(f"{where}: out {out!r} must end in {preset.extension}.")
         if "nfe" in fields_ and "alpha" not in fields_:
             fields_["alpha"] = None  # a per-line nfe replaces a global --alpha
         if "alpha" in fields_ and "nfe" not in fields_:
@@ -607,12 +597,9 @@ def batch(
             err.print(f"[bold][{n}/{len(todo)}][/] line {item.line}: {job.prompt}", markup=True, highlight=False)
             rec: dict[str, Any]
             try:
-                if item.out:
-                    path = out_dir / item.out
-                    path = path if path.suffix else path.with_suffix(".mp4" if preset.is_video else ".png")
-                else:
-                    stem = media.default_stem(preset.name, job.prompt, job.seed, job.signature)
-                    path = media.unique_path(out_dir / f"{stem}{'.mp4' if preset.is_video else '.png'}")
+                # A per-line "out" is a file (existing: only with --overwrite); otherwise a default name.
+                where = str(out_dir / item.out) if item.out else f"{out_dir}{os.sep}"
+                path = plan_outputs(preset, job, where, False, overwrite).main
                 label = job.method if job.spectrum is not None else "baseline"
                 with step_progress([label], job.steps) as update:
                     result = runner.generate(job, on_step=lambda info: update(label, info))

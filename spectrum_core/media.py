@@ -33,16 +33,6 @@ def default_stem(model: str, prompt: str, seed: int, signature: str) -> str:
     return f"{slugify(model, 24)}_{slugify(prompt)}_s{seed}_{signature}"
 
 
-def unique_path(path: Path) -> Path:
-    """`path` if free, else the first free `stem-1.ext`, `stem-2.ext`, ..."""
-    if not path.exists():
-        return path
-    n = 1
-    while (candidate := path.with_name(f"{path.stem}-{n}{path.suffix}")).exists():
-        n += 1
-    return candidate
-
-
 def check_writable_dir(folder: Path) -> None:
     """Raise OSError (with a readable message) unless files can be created in `folder`, creating it
     if needed. Probes with a real temporary file: permissions, read-only mounts and a file in the way

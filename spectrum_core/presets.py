@@ -130,6 +130,11 @@ class Preset:
         return self.kind == "video"
 
     @property
+    def extension(self) -> str:
+        """File extension of this model's outputs."""
+        return ".mp4" if self.is_video else ".png"
+
+    @property
     def source_kind(self) -> str:
         """"tiny", "embedded", "path" or "hub"."""
         if self.source.startswith("tiny:"):

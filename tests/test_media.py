@@ -75,15 +75,6 @@ def test_names():
     assert media.default_stem("tiny-flux", "A fox", 42, "cheb-nfe14") == "tiny-flux_a-fox_s42_cheb-nfe14"
 
 
-def test_unique_path(tmp_path):
-    p = tmp_path / "a.png"
-    assert media.unique_path(p) == p
-    p.touch()
-    assert media.unique_path(p).name == "a-1.png"
-    (tmp_path / "a-1.png").touch()
-    assert media.unique_path(p).name == "a-2.png"
-
-
 def test_check_writable_dir(tmp_path):
     media.check_writable_dir(tmp_path / "new" / "dir")
     assert (tmp_path / "new" / "dir").is_dir()
