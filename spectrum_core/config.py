@@ -44,6 +44,10 @@ class SpectrumConfig:
             50 and so at 28 steps only reaches tau = 0.08.
         force_last (`bool`, defaults to ``False``):
             Run the last step for real (counted in ``nfe``). Off in the paper.
+        interval (`int`, optional):
+            Replace Spectrum's growing windows by TaylorSeer's uniform schedule: ``warmup`` real steps,
+            then one every ``interval`` steps (TaylorSeer's N; 4 and 6 give 14 and 10 of 50 with warmup 3).
+            For comparing methods as their papers run them. Exclusive with ``nfe`` and ``alpha``.
     """
 
     forecaster: str = "chebyshev"
@@ -57,6 +61,7 @@ class SpectrumConfig:
     taylor_order: int = 1
     tau_horizon: int | None = None
     force_last: bool = False
+    interval: int | None = None
 
     def __post_init__(self) -> None:
         if self.forecaster not in FORECASTERS:
@@ -79,13 +84,17 @@ class SpectrumConfig:
             raise ValueError(f"blend must be between 0 and 1, got {self.blend}")
         if self.taylor_order not in (1, 2):
             raise ValueError(f"taylor_order must be 1 or 2, got {self.taylor_order}")
+        if self.interval is not None and (self.nfe is not None or self.alpha is not None):
+            raise ValueError("interval selects the uniform schedule; it cannot be combined with nfe or alpha")
+        if self.interval is not None and self.interval < 1:
+            raise ValueError(f"interval must be >= 1 step, got {self.interval}")
         if self.tau_horizon is not None and self.tau_horizon < 1:
             raise ValueError(f"tau_horizon must be >= 1 steps, got {self.tau_horizon}")
 
     @property
     def effective_alpha(self) -> float | None:
         """The alpha used when no NFE target is set (0.75 by default); ``None`` in NFE-target mode."""
-        if self.nfe is not None:
+        if self.nfe is not None or self.interval is not None:
             return None
         return 0.75 if self.alpha is None else float(self.alpha)
 
@@ -103,8 +112,10 @@ class SpectrumConfig:
 
     def replace(self, **changes: Any) -> "SpectrumConfig":
         """A copy with ``changes``; setting ``nfe`` clears ``alpha`` and vice versa."""
-        if changes.get("nfe") is not None:
-            changes.setdefault("alpha", None)
-        if changes.get("alpha") is not None:
-            changes.setdefault("nfe", None)
+        schedule_keys = ("nfe", "alpha", "interval")
+        for key in schedule_keys:
+            if changes.get(key) is not None:
+                for other in schedule_keys:
+                    if other != key:
+                        changes.setdefault(other, None)
         return dataclasses.replace(self, **changes)

@@ -230,6 +230,7 @@ class _Session:
             alpha=cfg.effective_alpha,
             nfe=cfg.nfe,
             force_last=cfg.force_last,
+            interval=cfg.interval,
         )
         schedules = dict(zip(order, plans))
         stats = CallStats(

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Schedule", "real_steps", "solve_nfe", "nfe_range", "segments_nfe_range", "plan_segments"]
+__all__ = ["Schedule", "real_steps", "uniform_steps", "solve_nfe", "nfe_range", "segments_nfe_range", "plan_segments"]
 
 _ALPHA_RESOLUTION = 1000  # the reference rounds the window to 3 decimals, so alpha lives on a 0.001 grid
 
@@ -56,6 +56,20 @@ def _steps(num_steps: int, warmup: int, window: float, alpha: float, force_last:
     if force_last and num_steps and out[-1] != num_steps - 1:
         out.append(num_steps - 1)
     return tuple(out)
+
+
+def uniform_steps(num_steps: int, warmup: int = 3, interval: int = 4, force_last: bool = False) -> list[int]:
+    """TaylorSeer's schedule: ``warmup`` real steps, then one every ``interval`` steps after the last of them.
+
+    >>> uniform_steps(50, warmup=3, interval=4)[:6]
+    [0, 1, 2, 6, 10, 14]
+    """
+    if num_steps < 1 or warmup < 1 or interval < 1:
+        raise ValueError(f"uniform schedule needs num_steps, warmup, interval >= 1, got {num_steps}, {warmup}, {interval}")
+    steps = [s for s in range(num_steps) if s < warmup or (s - (warmup - 1)) % interval == 0]
+    if force_last and steps[-1] != num_steps - 1:
+        steps.append(num_steps - 1)
+    return steps
 
 
 def real_steps(
@@ -168,16 +182,23 @@ def plan_segments(
     alpha: float | None,
     nfe: int | None,
     force_last: bool,
+    interval: int | None = None,
 ) -> list[Schedule]:
     """Schedules for consecutive segments of one run (one per expert, e.g. Wan2.2's two transformers).
 
     Each segment restarts with its own warm-up. With ``nfe`` the total over all segments is exactly ``nfe``:
     the one alpha (on the given window) that gives that total is used for every segment when it exists;
     otherwise the budget is split across segments in proportion to their length and each is solved alone.
-    ``force_last`` applies to the run's last step, i.e. the last segment.
+    ``force_last`` applies to the run's last step, i.e. the last segment. With ``interval`` every
+    segment follows TaylorSeer's uniform schedule instead (``uniform_steps``).
     """
     lengths = tuple(int(n) for n in lengths)
     last = len(lengths) - 1
+    if interval is not None:
+        return [
+            Schedule(n, warmup, float(interval), 0.0, force_last and i == last, tuple(uniform_steps(n, warmup, interval, force_last and i == last)))
+            for i, n in enumerate(lengths)
+        ]
     if nfe is None:
         a = 0.75 if alpha is None else float(alpha)
         return [

@@ -85,3 +85,15 @@ def test_config_validation_messages():
         SpectrumConfig.from_dict({"nfe": 14, "speed": 3})
     assert SpectrumConfig(nfe=14).replace(alpha=3.0).nfe is None
     assert SpectrumConfig().effective_alpha == 0.75
+
+
+def test_taylorseer_uniform_schedule_budgets():
+    from spectrum_core.schedule import uniform_steps
+
+    assert uniform_steps(50, warmup=3, interval=4) == [0, 1, 2] + list(range(6, 50, 4))
+    assert len(uniform_steps(50, 3, 4)) == 14 and len(uniform_steps(50, 3, 6)) == 10
+    plans = plan_segments((50,), warmup=3, window=2.0, alpha=None, nfe=None, force_last=False, interval=6)
+    assert list(plans[0].steps) == [0, 1, 2, 8, 14, 20, 26, 32, 38, 44]
+    with pytest.raises(ValueError, match="interval"):
+        SpectrumConfig(interval=4, nfe=14)
+    assert SpectrumConfig(nfe=14).replace(interval=4).nfe is None
