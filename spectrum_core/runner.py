@@ -402,9 +402,15 @@ class Runner:
 
     def generate(self, job: Job, on_step: Callable[[StepInfo], None] | None = None) -> Result:
         """Run `job`; `on_step` is called after each denoising step."""
-        from . import apply_spectrum
+        from . import apply_spectrum, nfe_bounds
 
         pipe = self.pipe
+        if job.spectrum is not None and job.spectrum.nfe is not None:
+            # Exact bounds need the pipeline (Wan2.2's two experts each restart the warm-up).
+            lo, hi = nfe_bounds(pipe, job.steps, job.spectrum.warmup)
+            if not lo <= job.spectrum.nfe <= hi:
+                raise RequestError(f"--nfe {job.spectrum.nfe} is not attainable for {self.preset.name} with "
+                                   f"{job.steps} steps and warmup {job.spectrum.warmup}: choose {lo} to {hi}.")
         handle = apply_spectrum(pipe, job.spectrum) if job.spectrum is not None else None
         timer = _TransformerTimer(self._denoisers(), self.device)
         step_real: list[bool] = []

@@ -218,6 +218,7 @@ def no_hub_weights(tmp_path, monkeypatch):
     (["gen", "x", "-m", "wan3"], "Unknown model 'wan3'. Choose from: flux"),
     (["gen", "x", "--nfe", "3", "--steps", "20"], "choose 6 to 20"),
     (["gen", "x", "--nfe", "60"], "choose 6 to 50"),
+    (["gen", "x", "-m", "tiny-wan22", "--nfe", "7", "--steps", "10"], "choose 10 to 10"),  # two warm-ups
     (["gen", "x", "--height", "50"], "not a positive multiple of 16"),
     (["gen", "x", "--frames", "9"], "--frames/--fps are for video models"),
     (["gen", "x", "-m", "tiny-wan", "--frames", "6"], "needs 4k+1 frames; try 5 or 9"),
