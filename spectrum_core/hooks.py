@@ -38,9 +38,9 @@ from diffusers.hooks.hooks import BaseState, StateManager
 from .config import SpectrumConfig
 from diffusers.utils.torch_utils import unwrap_module
 
-from .families import Family, expert_lengths, expert_names, expert_segments, family_for
+from .families import expert_lengths, expert_names, expert_segments, family_for
 from .forecasters import make_forecaster
-from .schedule import Schedule, plan_segments, segments_nfe_range
+from .schedule import plan_segments, segments_nfe_range
 
 __all__ = ["apply_spectrum", "nfe_bounds", "SpectrumHandle", "CallStats", "StepEvent"]
 
@@ -168,7 +168,6 @@ class _Run:
     timesteps: torch.Tensor
     offset: int
     segments: dict[str, tuple[int, int]]
-    schedules: dict[str, Schedule]
     real_sets: dict[str, frozenset[int]]
     stats: CallStats
     real_steps: set[int] = field(default_factory=set)
@@ -250,7 +249,6 @@ class _Session:
             timesteps=timesteps,
             offset=offset,
             segments=segments,
-            schedules=schedules,
             real_sets={name: frozenset(s.steps) for name, s in schedules.items()},
             stats=stats,
         )
@@ -297,11 +295,10 @@ class SpectrumModelHook(ModelHook):
 
     _is_stateful = True
 
-    def __init__(self, session: _Session, expert: str, family: Family):
+    def __init__(self, session: _Session, expert: str):
         super().__init__()
         self.session = session
         self.expert = expert
-        self.family = family
         cfg = session.config
         make = lambda: make_forecaster(  # noqa: E731
             cfg.forecaster, degree=cfg.degree, ridge=cfg.ridge, blend=cfg.blend, taylor_order=cfg.taylor_order
@@ -310,8 +307,8 @@ class SpectrumModelHook(ModelHook):
         self.current: _Decision | None = None
 
     def new_forward(self, module: torch.nn.Module, *args, **kwargs):
+        started = _sync_clock()  # the forecast itself is part of a skipped step's cost
         decision = self._decide()
-        started = _sync_clock()
         self.current = decision
         try:
             output = self.fn_ref.original_forward(*args, **kwargs)
@@ -496,7 +493,7 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides:
     session = _Session(pipe, config, experts)
     for name, module in modules.items():
         family = families[name]
-        hook = SpectrumModelHook(session, name, family)
+        hook = SpectrumModelHook(session, name)
         session.model_hooks[name] = hook
         blocks = [block for stack in family.block_stacks for block in getattr(module, stack)]
         if not blocks:
