@@ -28,9 +28,7 @@ from .errors import EXIT_FAILED, UsageError, cli_errors, describe
 from .render import err, preset_detail, presets_table, step_progress, summary_table
 
 app = typer.Typer(
-    name="spectrum",
-    help="Generate images and videos with diffusion transformers, 3.5-5x faster with Spectrum "
-         "(training-free forecasting of the last block's features).",
+    name="spectrum",  # help: the root callback's docstring
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -691,7 +689,8 @@ def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
-    """Generate images and videos with diffusion transformers, 3.5-5x faster with Spectrum.
+    """Generate images and videos with diffusion transformers, 3.5-5x faster with Spectrum
+    (training-free forecasting of the last transformer block's features).
 
     [bold]Examples[/]
 

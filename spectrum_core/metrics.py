@@ -7,7 +7,7 @@ and averaged, as the paper's video tables do. Arrays are uint8 or floats in [0, 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -20,9 +20,6 @@ class Fidelity:
     psnr: float            # dB; inf when identical
     ssim: float            # 1.0 when identical
     lpips: float | None    # None when LPIPS weights are not available locally
-
-    def to_dict(self) -> dict[str, float | None]:
-        return asdict(self)
 
 
 def to_tensor(media: Any) -> torch.Tensor:

@@ -157,10 +157,6 @@ class Preset:
             return Path(self.source).expanduser()
         return None
 
-    def with_model_dir(self, path: str | Path) -> "Preset":
-        """The same preset loading its weights from a local diffusers folder."""
-        return replace(self, source=str(Path(path).expanduser().resolve()))
-
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("spectrum", "origin")}
         out["call"] = dict(self.call)

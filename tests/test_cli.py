@@ -56,7 +56,7 @@ def check_record(rec: dict, steps: int) -> None:
 
 def test_help_has_every_command_and_examples():
     result = run("--help")
-    assert result.exit_code == 0
+    assert result.exit_code == 0 and "Examples" in result.stdout
     for command in ("gen", "ab", "batch", "presets"):
         assert command in result.stdout
     for command in (["gen"], ["ab"], ["batch"], ["presets"], ["presets", "show"]):
