@@ -129,3 +129,12 @@ def test_bare_wan22_folder_gets_the_two_expert_defaults():
 
     assert preset_for_model_dir(tiny_pipeline_dir("wan22")).steps == load_preset("wan22").steps
     assert preset_for_model_dir(tiny_pipeline_dir("wan")).steps == load_preset("wan").steps
+
+
+def test_shapes_preset_matches_the_embedded_model_call():
+    from spectrum_core.shapes import PIPELINE_CALL_DEFAULTS
+
+    preset = load_preset("shapes")
+    got = {"height": preset.height, "width": preset.width, "num_inference_steps": preset.steps,
+           "guidance_scale": preset.guidance, **preset.call}
+    assert got == PIPELINE_CALL_DEFAULTS
