@@ -222,3 +222,15 @@ def test_stats_report_time_and_steps(pipe, family):
     assert 0 < stats.real_call_seconds <= stats.transformer_seconds <= stats.denoise_seconds
     assert stats.estimated_full_seconds > stats.denoise_seconds
     assert [e.step for e in events if e.real][:1] == [0]
+
+
+@pytest.mark.parametrize("horizon, expected", [(None, lambda s: 2 * s / 28 - 1), (50, lambda s: s / 25 - 1)])
+def test_tau_spans_the_call_or_the_reference_horizon(tiny_pipes, monkeypatch, horizon, expected):
+    pipe = tiny_pipes("flux")
+    seen = []
+    original = ChebyshevForecaster.update
+    monkeypatch.setattr(ChebyshevForecaster, "update", lambda self, tau, h: (seen.append(tau), original(self, tau, h)))
+    with apply_spectrum(pipe, nfe=10, tau_horizon=horizon) as handle:
+        generate(pipe, "flux", 28)
+        steps = handle.stats.real_steps
+    assert seen == pytest.approx([expected(s) for s in steps])
