@@ -17,11 +17,13 @@ from typer.testing import CliRunner
 
 from spectrum_cli.main import app
 from spectrum_core import media
+from spectrum_core.presets import DEFAULT_MODEL
 
 RECORD_KEYS = {"model", "prompt", "seed", "steps", "method", "nfe", "real_steps", "forecast_steps", "seconds",
                "transformer_seconds", "output"}
 COMPARE_KEYS = {"baseline_seconds", "speedup", "psnr", "ssim"}
 FAST = ["--steps", "8", "--nfe", "6"]
+TINY = ["-m", "tiny-flux"]  # explicit, so these tests do not change when the default model does
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +92,7 @@ def test_presets_show():
 # --- gen ----------------------------------------------------------------------------------------
 
 def test_gen_image_json_and_png_metadata():
-    result = run("gen", "a red circle on a navy background", *FAST, "--seed", "3", "--json")
+    result = run("gen", "a red circle on a navy background", *TINY, *FAST, "--seed", "3", "--json")
     assert result.exit_code == 0, result.stderr
     (rec,) = records(result)  # exactly one JSON object on stdout, nothing else
     check_record(rec, steps=8)
@@ -104,13 +106,13 @@ def test_gen_image_json_and_png_metadata():
 
 
 def test_gen_never_overwrites_by_default():
-    args = ("gen", "a blue square", "--method", "none", "--steps", "2", "--json")
+    args = ("gen", "a blue square", *TINY, "--method", "none", "--steps", "2", "--json")
     first, second = records(run(*args)), records(run(*args))
     assert first[0]["output"] != second[0]["output"]
     assert second[0]["output"].endswith("_base-1.png")
-    explicit = run("gen", "a blue square", "--method", "none", "--steps", "2", "--out", first[0]["output"])
+    explicit = run("gen", "a blue square", *TINY, "--method", "none", "--steps", "2", "--out", first[0]["output"])
     assert explicit.exit_code == 2 and "--overwrite" in explicit.stderr
-    forced = run("gen", "a blue square", "--method", "none", "--steps", "2", "--out", first[0]["output"],
+    forced = run("gen", "a blue square", *TINY, "--method", "none", "--steps", "2", "--out", first[0]["output"],
                  "--overwrite", "--seed", "5")
     assert forced.exit_code == 0 and media.read_png_metadata(Path(first[0]["output"]))["seed"] == 5
 
@@ -128,7 +130,7 @@ def test_gen_video_mp4_with_sidecar():
 
 
 def test_ab_at_14_of_50_steps_is_faster_and_faithful():
-    result = run("ab", "a red circle on a navy background", "--nfe", "14", "--steps", "50", "-H", "32", "-W", "32",
+    result = run("ab", "a red circle on a navy background", *TINY, "--nfe", "14", "--steps", "50", "-H", "32", "-W", "32",
                  "--out", "ab.png", "--json")
     assert result.exit_code == 0, result.stderr
     (rec,) = records(result)
@@ -165,7 +167,7 @@ def test_batch_resume_and_failures(tmp_path, monkeypatch):
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red circle\n\n# a comment\na boom prompt\na green triangle\n")
-    args = ("batch", str(prompts), "--out-dir", "out", "--method", "none", "--steps", "2", "--json")
+    args = ("batch", str(prompts), *TINY, "--out-dir", "out", "--method", "none", "--steps", "2", "--json")
     real_generate = Runner.generate
 
     def flaky(self, job, on_step=None):
@@ -196,7 +198,7 @@ def test_batch_jsonl_overrides(tmp_path):
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text(json.dumps({"prompt": "a fox", "seed": 9, "size": "48x32", "out": "fox.png"}) + "\n"
                     + json.dumps({"prompt": "a cat", "nfe": 6}) + "\n")
-    result = run("batch", str(jobs), "--out-dir", "o", "--steps", "8", "--alpha", "3", "--json")
+    result = run("batch", str(jobs), *TINY, "--out-dir", "o", "--steps", "8", "--alpha", "3", "--json")
     assert result.exit_code == 0, result.stderr
     fox, cat = records(result)
     assert fox["output"] == str(Path("o/fox.png")) and fox["seed"] == 9 and (fox["width"], fox["height"]) == (48, 32)
@@ -219,7 +221,7 @@ def no_hub_weights(tmp_path, monkeypatch):
     (["gen", "x", "--nfe", "3", "--steps", "20"], "choose 6 to 20"),
     (["gen", "x", "--nfe", "60"], "choose 6 to 50"),
     (["gen", "x", "-m", "tiny-wan22", "--nfe", "7", "--steps", "10"], "choose 10 to 10"),  # two warm-ups
-    (["gen", "x", "--height", "50"], "not a positive multiple of 16"),
+    (["gen", "x", *TINY, "--height", "50"], "not a positive multiple of 16"),
     (["gen", "x", "--frames", "9"], "--frames/--fps are for video models"),
     (["gen", "x", "-m", "tiny-wan", "--frames", "6"], "needs 4k+1 frames; try 5 or 9"),
     (["gen", "x", "--nfe", "8", "--alpha", "1"], "not both"),
@@ -314,6 +316,7 @@ def test_installed_spectrum_command(tmp_path):
                           timeout=240)
     assert proc.returncode == 0, proc.stderr
     (rec,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert rec["model"] == DEFAULT_MODEL  # the main job runs on the default model, anywhere
     check_record({**rec, "output": str(tmp_path / rec["output"])}, steps=8)
     assert "real passes (NFE)" in proc.stderr and "Traceback" not in proc.stderr
 
