@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 
 from spectrum_core import media
 from spectrum_core.presets import (DEFAULT_MODEL, Preset, list_presets, load_preset, load_preset_file,
@@ -311,6 +312,12 @@ def _emit(rec: dict[str, Any]) -> None:
 
 # --- Commands -------------------------------------------------------------------------------------
 
+def _generate_with_progress(runner: Any, job: Any) -> Any:
+    label = job.method if job.spectrum is not None else "baseline"
+    with step_progress([label], job.steps) as update:
+        return runner.generate(job, on_step=lambda info: update(label, info))
+
+
 def _gen(prompt: str, choice: ModelChoice, knobs: Knobs, out: str | None, overwrite: bool, as_json: bool,
          compare: bool) -> None:
     with cli_errors():
@@ -334,14 +341,12 @@ def _gen(prompt: str, choice: ModelChoice, knobs: Knobs, out: str | None, overwr
                   comparison={k: rec[k] for k in ("speedup", "psnr", "ssim", "lpips")})
         else:
             comparison = None
-            label = job.method if job.spectrum is not None else "baseline"
-            with step_progress([label], job.steps) as update:
-                result = runner.generate(job, on_step=lambda info: update(label, info))
+            result = _generate_with_progress(runner, job)
             _save(preset, result, outputs.main, overwrite)
             rec = record(preset, result, outputs.main)
         err.print(summary_table(result, comparison))
         for path in outputs.paths():
-            err.print(f"[green]wrote[/] {path}")
+            err.print(f"[green]wrote[/] {escape(str(path))}")
         if as_json:
             _emit(rec)
 
@@ -586,21 +591,18 @@ def batch(
         todo = [it for it in items if it.key not in done]
         skipped = len(items) - len(todo)
         if skipped:
-            err.print(f"Resuming: {skipped} of {len(items)} prompts already done (see {manifest}).")
+            err.print(f"Resuming: {skipped} of {len(items)} prompts already done (see {escape(str(manifest))}).")
         if todo:
             _load(runner)
         failed = 0
         for n, item in enumerate(todo, start=1):
             job = item.job
-            err.print(f"[bold][{n}/{len(todo)}][/] line {item.line}: {job.prompt}", markup=True, highlight=False)
-            rec: dict[str, Any]
+            err.print(f"[bold]({n}/{len(todo)})[/] line {item.line}: {escape(job.prompt)}")
             try:
                 # A per-line "out" is a file (existing: only with --overwrite); otherwise a default name.
                 where = str(out_dir / item.out) if item.out else f"{out_dir}{os.sep}"
                 path = plan_outputs(preset, job, where, False, overwrite).main
-                label = job.method if job.spectrum is not None else "baseline"
-                with step_progress([label], job.steps) as update:
-                    result = runner.generate(job, on_step=lambda info: update(label, info))
+                result = _generate_with_progress(runner, job)
                 _save(preset, result, path, overwrite)
                 rec = {"status": "ok", **record(preset, result, path)}
             except KeyboardInterrupt:
@@ -609,13 +611,13 @@ def batch(
                 failed += 1
                 rec = {"status": "error", "error": describe(exc), "model": preset.name, "prompt": job.prompt,
                        "seed": job.seed, "output": None}
-                err.print(f"[bold red]failed:[/] {describe(exc)}", markup=True)
+                err.print(f"[bold red]failed:[/] {escape(describe(exc))}")
             rec = {"key": item.key, "line": item.line, **rec}
             _append(manifest, rec)
             if as_json:
                 _emit(rec)
         err.print(f"{len(todo) - failed} generated, {skipped} skipped (done before), {failed} failed; "
-                  f"manifest: {manifest}")
+                  f"manifest: {escape(str(manifest))}")
         if failed:
             raise typer.Exit(code=EXIT_FAILED)
 
