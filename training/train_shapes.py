@@ -4,8 +4,9 @@ Reproducible from ``--seed`` (data, init and noise all come from seeded generato
 checkpointed), resumable (each stage resumes from its checkpoint in ``--ckpt-dir`` when one exists),
 and polite: one CPU thread. See training/README.md for the recipe and the measured costs.
 
-    python training/train_shapes.py --stage ae   --steps 1500
-    python training/train_shapes.py --stage flow --steps 20000
+    python training/train_shapes.py --stage ae   --steps 800    # VAE, jointly
+    python training/train_shapes.py --stage flow               # transformer (frozen encoder's latents)
+    python training/train_shapes.py --stage dec  --steps 1000   # decoder only; any time after ae
 """
 
 from __future__ import annotations
@@ -122,6 +123,70 @@ def train_ae(a) -> None:
             vae.eval()
             checkpoint()
             log("time budget reached")
+            return
+
+
+def train_dec(a) -> None:
+    """Fine-tune only the VAE decoder on the frozen encoder's latents.
+
+    The flow model only ever sees the encoder's latents (and their scale/shift, measured on the
+    encoder), so the decoder can keep improving after the flow stage has started without
+    invalidating it. Writes the decoder back into ``ae.pt``; ``step`` (the encoder's) is unchanged
+    and ``dec_step`` counts these steps.
+    """
+    path = os.path.join(a.ckpt_dir, "ae.pt")
+    ck = torch.load(path, weights_only=False)
+    vae = C.build_vae()
+    vae.load_state_dict(ck["vae"])
+    vae.encoder.requires_grad_(False)
+    vae.quant_conv.requires_grad_(False)
+    params = [p for p in vae.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
+    dec_step = ck.get("dec_step", 0)
+    rng = np.random.default_rng(a.seed + 10)
+    gen = torch.Generator().manual_seed(a.seed + 11)
+    if dec_step and "dec_opt" in ck:
+        opt.load_state_dict(ck["dec_opt"])
+        rng.bit_generator.state = ck["dec_rng"]
+        gen.set_state(ck["dec_gen"])
+        log(f"resumed decoder fine-tuning at dec_step {dec_step}")
+    vae.train()
+    vae.encoder.eval()
+    t0, last_ck, losses = time.time(), time.time(), []
+
+    def checkpoint():
+        ck.update(vae=vae.state_dict(), dec_step=dec_step, dec_opt=opt.state_dict(),
+                  dec_rng=rng.bit_generator.state, dec_gen=gen.get_state())
+        atomic_save(ck, path)
+        recon_grid(vae, os.path.join(a.ckpt_dir, "ae_recon.png"))
+        log(f"decoder checkpoint dec_step {dec_step} -> {path}")
+
+    while dec_step < a.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(dec_step, a.lr, a.warmup)
+        imgs, _ = shapes.render_batch(rng, a.batch)
+        x = to_tensor(imgs)
+        with torch.no_grad():
+            post = vae.encode(x).latent_dist
+            z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
+        y = vae.decode(z).sample
+        loss = (y - x).abs().mean() + (y - x).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        dec_step += 1
+        losses.append(loss.item())
+        if dec_step % 25 == 0:
+            log(f"dec step {dec_step} rec {np.mean(losses[-25:]):.4f} {(time.time() - t0) / len(losses):.2f}s/step")
+        done = dec_step >= a.steps or (a.max_minutes and time.time() - t0 > 60 * a.max_minutes)
+        if time.time() - last_ck > a.ckpt_every or done:
+            vae.eval()
+            checkpoint()
+            vae.train()
+            vae.encoder.eval()
+            last_ck = time.time()
+        if done:
             return
 
 
@@ -291,8 +356,8 @@ def sample_and_score(vae, transformer, path: str, step: int, steps: int = 50) ->
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=["ae", "flow"], required=True)
-    p.add_argument("--steps", type=int, default=None, help="total steps of the stage (ae 1500, flow 30000)")
+    p.add_argument("--stage", choices=["ae", "dec", "flow"], required=True)
+    p.add_argument("--steps", type=int, default=None, help="total steps of the stage (ae 800, dec 1000, flow 30000)")
     p.add_argument("--batch", type=int, default=None, help="ae 32, flow 32")
     p.add_argument("--lr", type=float, default=None, help="ae 2e-3, flow 1e-3")
     p.add_argument("--warmup", type=int, default=100)
@@ -307,13 +372,13 @@ def main(argv=None) -> None:
     p.add_argument("--sample-every", type=float, default=900, help="seconds between sample grids (0: never)")
     p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this long")
     a = p.parse_args(argv)
-    defaults = {"ae": (1500, 32, 2e-3), "flow": (30000, 32, 1e-3)}[a.stage]
+    defaults = {"ae": (800, 32, 2e-3), "dec": (1000, 32, 1e-3), "flow": (30000, 32, 1e-3)}[a.stage]
     a.steps = a.steps or defaults[0]
     a.batch = a.batch or defaults[1]
     a.lr = a.lr or defaults[2]
     os.makedirs(a.ckpt_dir, exist_ok=True)
     log(f"args {vars(a)}")
-    (train_ae if a.stage == "ae" else train_flow)(a)
+    {"ae": train_ae, "dec": train_dec, "flow": train_flow}[a.stage](a)
 
 
 if __name__ == "__main__":
