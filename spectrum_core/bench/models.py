@@ -1,0 +1,107 @@
+"""The pipelines the fidelity benchmark runs on, and the fixed prompts × seeds it uses.
+
+The embedded *trained* models come first (``spectrum_core/embedded/<name>/`` with a ``model_index.json``):
+their sampling trajectories are real, so fidelity numbers mean something. When none is present the
+benchmark falls back to the tiny random-weight families of ``spectrum_core.tiny``, and every table says
+so: those runs test the plumbing (NFE counts, shapes, finiteness), not image quality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "embedded"
+
+# Embedded trained models: name -> (diffusers pipeline class, is video).
+EMBEDDED = {"shapes": ("FluxPipeline", False)}
+TINY = ("flux", "sd35", "hunyuan", "wan", "wan22")
+RANDOM_LABEL = "random-weight tiny model: plumbing, not fidelity"
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    name: str                       # "shapes" or "tiny-flux", ...
+    trained: bool                   # False: random weights, fidelity numbers are not meaningful
+    is_video: bool
+    load: Callable[[], Any]
+    call_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return "trained embedded model" if self.trained else RANDOM_LABEL
+
+
+def embedded_available(name: str) -> bool:
+    return (EMBEDDED_DIR / name / "model_index.json").is_file()
+
+
+def _embedded(name: str) -> BenchModel:
+    import diffusers
+
+    cls_name, is_video = EMBEDDED[name]
+    call_kwargs: dict[str, Any] = {}
+    if name == "shapes":
+        from ..shapes import PIPELINE_CALL_DEFAULTS
+
+        call_kwargs = {k: v for k, v in PIPELINE_CALL_DEFAULTS.items() if k != "num_inference_steps"}
+
+    def load() -> Any:
+        return getattr(diffusers, cls_name).from_pretrained(EMBEDDED_DIR / name)
+
+    return BenchModel(name, True, is_video, load, call_kwargs)
+
+
+def _tiny(family: str) -> BenchModel:
+    from ..tiny import TINY_CALL_KWARGS, load_tiny_pipeline
+
+    return BenchModel(f"tiny-{family}", False, family in ("hunyuan", "wan", "wan22"),
+                      lambda: load_tiny_pipeline(family), dict(TINY_CALL_KWARGS[family]))
+
+
+def model_names() -> list[str]:
+    return list(EMBEDDED) + [f"tiny-{f}" for f in TINY]
+
+
+def resolve_models(requested: list[str] | None, quick: bool) -> list[BenchModel]:
+    """``requested`` names, or by default every embedded trained model present, else tiny random ones
+    (``tiny-flux`` alone in quick mode, every family otherwise)."""
+    if requested:
+        out = []
+        for name in requested:
+            if name in EMBEDDED:
+                if not embedded_available(name):
+                    raise ValueError(f"The embedded model '{name}' is not built yet ({EMBEDDED_DIR / name} has no "
+                                     f"model_index.json). Use a tiny model instead, e.g. --models tiny-flux.")
+                out.append(_embedded(name))
+            elif name.startswith("tiny-") and name[5:] in TINY:
+                out.append(_tiny(name[5:]))
+            else:
+                raise ValueError(f"Unknown benchmark model '{name}'. Choose from: {', '.join(model_names())}.")
+        return out
+    trained = [_embedded(name) for name in EMBEDDED if embedded_available(name)]
+    if trained:
+        return trained
+    return [_tiny("flux")] if quick else [_tiny(f) for f in TINY]
+
+
+def samples(model: BenchModel, n: int) -> list[tuple[str, int]]:
+    """``n`` fixed (prompt, seed) pairs: ``ceil(n/2)`` prompts from the shapes vocabulary × seeds 0 and 1."""
+    from ..shapes import eval_prompts
+
+    prompts = eval_prompts(max(1, (n + 1) // 2))
+    pairs = [(p, s) for p in prompts for s in (0, 1)]
+    return pairs[:n]
+
+
+def generate(pipe: Any, model: BenchModel, prompt: str, seed: int, steps: int = 50) -> np.ndarray:
+    """The final decoded output as floats in [0, 1]: (H, W, 3) for images, (F, H, W, 3) for videos."""
+    result = pipe(prompt, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed),
+                  output_type="np", **model.call_kwargs)
+    out = result.frames if hasattr(result, "frames") else result.images
+    arr = np.asarray(out[0], dtype=np.float32)
+    return np.clip(arr, 0.0, 1.0)
