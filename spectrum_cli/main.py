@@ -117,6 +117,18 @@ WindowOpt = Annotated[Optional[float], typer.Option("--window", help="Initial wi
                                                     show_default=False, rich_help_panel=_SPEC)]
 WarmupOpt = Annotated[Optional[int], typer.Option("--warmup", help="Warm-up steps W, always real. [default: preset]",
                                                   show_default=False, rich_help_panel=_SPEC)]
+TaylorOrderOpt = Annotated[Optional[int], typer.Option(
+    "--taylor-order", help="Order of --method taylor (1 or 2). [default: preset]", show_default=False,
+    rich_help_panel=_SPEC)]
+TauHorizonOpt = Annotated[Optional[int], typer.Option(
+    "--tau-horizon", help="Steps mapped onto the Chebyshev domain; 50 = the reference. [default: the run's steps]",
+    show_default=False, rich_help_panel=_SPEC)]
+ForceLastOpt = Annotated[Optional[bool], typer.Option(
+    "--force-last/--no-force-last", help="Run the last step for real (counted in --nfe). [default: preset]",
+    show_default=False, rich_help_panel=_SPEC)]
+IntervalOpt = Annotated[Optional[int], typer.Option(
+    "--interval", help="TaylorSeer's uniform schedule instead: warm-up, then a real step every N. "
+    "Exclusive with --nfe/--alpha.", show_default=False, rich_help_panel=_SPEC)]
 
 OutOpt = Annotated[Optional[str], typer.Option(  # str: a Path would drop the trailing "/" of a folder
     "--out", "-o", help="Output file, or a folder for the default name "
@@ -179,6 +191,10 @@ class Knobs:
     blend: float | None = None
     window: float | None = None
     warmup: int | None = None
+    taylor_order: int | None = None
+    tau_horizon: int | None = None
+    force_last: bool | None = None
+    interval: int | None = None
 
     def job(self, preset: Preset, prompt: str, **overrides: Any) -> Any:
         from spectrum_core.runner import build_job
@@ -372,6 +388,10 @@ def gen(
     blend: BlendOpt = None,
     window: WindowOpt = None,
     warmup: WarmupOpt = None,
+    taylor_order: TaylorOrderOpt = None,
+    tau_horizon: TauHorizonOpt = None,
+    force_last: ForceLastOpt = None,
+    interval: IntervalOpt = None,
     device: DeviceOpt = Device.auto,
     dtype: DtypeOpt = Dtype.auto,
     offload: OffloadOpt = False,
@@ -394,7 +414,7 @@ def gen(
     """
     _gen(prompt, ModelChoice(model, preset_file, model_path, device.value, dtype.value, offload),
          Knobs(seed, steps, height, width, frames, fps, guidance, method.value if method else None,
-               nfe, alpha, degree, ridge, blend, window, warmup),
+               nfe, alpha, degree, ridge, blend, window, warmup, taylor_order, tau_horizon, force_last, interval),
          out, overwrite, as_json, compare)
 
 
@@ -419,6 +439,10 @@ def ab(
     blend: BlendOpt = None,
     window: WindowOpt = None,
     warmup: WarmupOpt = None,
+    taylor_order: TaylorOrderOpt = None,
+    tau_horizon: TauHorizonOpt = None,
+    force_last: ForceLastOpt = None,
+    interval: IntervalOpt = None,
     device: DeviceOpt = Device.auto,
     dtype: DtypeOpt = Dtype.auto,
     offload: OffloadOpt = False,
@@ -439,7 +463,7 @@ def ab(
     """
     _gen(prompt, ModelChoice(model, preset_file, model_path, device.value, dtype.value, offload),
          Knobs(seed, steps, height, width, frames, fps, guidance, method.value if method else None,
-               nfe, alpha, degree, ridge, blend, window, warmup),
+               nfe, alpha, degree, ridge, blend, window, warmup, taylor_order, tau_horizon, force_last, interval),
          out, overwrite, as_json, compare=True)
 
 
@@ -556,6 +580,10 @@ def batch(
     blend: BlendOpt = None,
     window: WindowOpt = None,
     warmup: WarmupOpt = None,
+    taylor_order: TaylorOrderOpt = None,
+    tau_horizon: TauHorizonOpt = None,
+    force_last: ForceLastOpt = None,
+    interval: IntervalOpt = None,
     device: DeviceOpt = Device.auto,
     dtype: DtypeOpt = Dtype.auto,
     offload: OffloadOpt = False,
@@ -579,7 +607,8 @@ def batch(
         choice = ModelChoice(model, preset_file, model_path, device.value, dtype.value, offload)
         preset = choice.preset()
         knobs = Knobs(seed, steps, height, width, frames, fps, guidance, method.value if method else None,
-                      nfe, alpha, degree, ridge, blend, window, warmup)
+                      nfe, alpha, degree, ridge, blend, window, warmup, taylor_order, tau_horizon, force_last,
+                      interval)
         items = read_batch(file, preset, knobs)
         runner = choice.runner(preset)
         try:

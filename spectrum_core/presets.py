@@ -63,6 +63,8 @@ class SpectrumDefaults:
     blend:   w; 1.0 = the paper's pure Chebyshev, 0.5 = the reference scripts' blend with linear
              extrapolation.
     tau_horizon: None = normalise time by the actual step count; 50 = the reference's hard-coded 50.
+    taylor_order: order of the "taylor" method (1 or 2).
+    force_last: run the last step for real (off in the paper).
     """
 
     method: str = "spectrum"
@@ -74,6 +76,8 @@ class SpectrumDefaults:
     ridge: float = 0.1
     blend: float = 0.5
     tau_horizon: int | None = None
+    taylor_order: int = 1
+    force_last: bool = False
 
 
 @dataclass(frozen=True)

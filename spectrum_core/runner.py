@@ -66,7 +66,11 @@ class Job:
         if self.spectrum is None:
             return "base"
         tag = _SIGNATURE_TAG[self.method]
-        return f"{tag}-nfe{self.spectrum.nfe}" if self.spectrum.nfe is not None else f"{tag}-a{self.spectrum.effective_alpha:g}"
+        if self.spectrum.interval is not None:
+            return f"{tag}-int{self.spectrum.interval}"
+        if self.spectrum.nfe is not None:
+            return f"{tag}-nfe{self.spectrum.nfe}"
+        return f"{tag}-a{self.spectrum.effective_alpha:g}"
 
     def baseline(self) -> "Job":
         """The same job without acceleration: every step runs the network."""
@@ -97,6 +101,10 @@ def build_job(
     blend: float | None = None,
     window: float | None = None,
     warmup: int | None = None,
+    taylor_order: int | None = None,
+    tau_horizon: int | None = None,
+    force_last: bool | None = None,
+    interval: int | None = None,
 ) -> Job:
     """Resolve a request against `preset` (None = the preset's default) and check it, before any
     model loads. Raises RequestError."""
@@ -106,13 +114,13 @@ def build_job(
     if not prompt or not prompt.strip():
         raise RequestError("The prompt is empty; say what to generate, e.g. spectrum gen \"a red circle\".")
     defaults = preset.spectrum
-    knobs_given = nfe is not None or alpha is not None
+    knobs_given = nfe is not None or alpha is not None or interval is not None
     if method is None:
         method = defaults.method if defaults.method != "none" or not knobs_given else "spectrum"
     if method not in ("spectrum", "taylor", "reuse", "none"):
         raise RequestError(f"Unknown method '{method}'. Choose from: spectrum, taylor, reuse, none.")
     if method == "none" and knobs_given:
-        raise RequestError("--nfe/--alpha set the Spectrum schedule; they do nothing with --method none.")
+        raise RequestError("--nfe/--alpha/--interval set the Spectrum schedule; they do nothing with --method none.")
     if nfe is not None and alpha is not None:
         raise RequestError("Pass either --nfe (number of real passes) or --alpha (schedule growth), not both.")
 
@@ -143,16 +151,20 @@ def build_job(
 
     config = None
     if method != "none":
+        schedule_given = nfe is not None or alpha is not None or interval is not None
         settings = dict(
             forecaster=FORECASTER_FOR_METHOD[method],
-            nfe=nfe if nfe is not None else (defaults.nfe if alpha is None else None),
-            alpha=alpha if alpha is not None else (defaults.alpha if nfe is None and defaults.nfe is None else None),
+            nfe=nfe if schedule_given else defaults.nfe,
+            alpha=alpha if schedule_given else (defaults.alpha if defaults.nfe is None else None),
+            interval=interval,
             window=defaults.window if window is None else window,
             warmup=defaults.warmup if warmup is None else warmup,
             degree=defaults.degree if degree is None else degree,
             ridge=defaults.ridge if ridge is None else ridge,
             blend=defaults.blend if blend is None else blend,
-            tau_horizon=defaults.tau_horizon,
+            taylor_order=defaults.taylor_order if taylor_order is None else taylor_order,
+            tau_horizon=defaults.tau_horizon if tau_horizon is None else tau_horizon,
+            force_last=defaults.force_last if force_last is None else force_last,
         )
         try:
             config = SpectrumConfig(**settings)

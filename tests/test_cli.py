@@ -358,3 +358,25 @@ def test_hub_preset_loads_from_the_local_hf_cache(tmp_path, monkeypatch):
     result = run("gen", "x", "--preset-file", str(preset), "--method", "none", "--json")
     assert result.exit_code == 0, result.stderr
     assert Path(records(result)[0]["output"]).is_file()
+
+
+def test_every_spectrum_config_field_has_a_flag():
+    # The CLI's flags map onto SpectrumConfig's names one to one (forecaster is --method).
+    import dataclasses
+
+    from spectrum_core import SpectrumConfig
+
+    help_text = run("gen", "--help").output
+    for field in dataclasses.fields(SpectrumConfig):
+        flag = "--method" if field.name == "forecaster" else "--" + field.name.replace("_", "-")
+        assert flag in help_text, flag
+
+
+def test_uniform_schedule_force_last_and_taylor_order_flags():
+    result = run("gen", "a red circle", "-m", "tiny-flux", "--steps", "20", "--method", "taylor",
+                 "--taylor-order", "2", "--interval", "4", "--warmup", "3", "--force-last", "--json")
+    assert result.exit_code == 0, result.output
+    rec = records(result)[0]
+    assert rec["real_steps"] == [0, 1, 2, 6, 10, 14, 18, 19]
+    assert rec["spectrum"]["taylor_order"] == 2 and rec["spectrum"]["force_last"] is True
+    assert rec["output"].endswith("taylor-int4.png")
