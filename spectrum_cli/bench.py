@@ -78,7 +78,7 @@ def bench(
         options = SuiteOptions(quick=quick, out=out, models=names, samples=samples,
                                command=_command(quick, out, names, samples))
         err.print(f"[bold]{options.command}[/] → {out}/")
-        results = run_suite(options, log=lambda line: err.print(line, markup=False, highlight=False))
+        results = run_suite(options, log=lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True))
         failed = [c for c in results["checks"] if not c["ok"]]
         for c in results["checks"]:
             mark = "[green]ok[/]" if c["ok"] else "[bold red]FAILED[/]"

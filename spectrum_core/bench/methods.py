@@ -30,8 +30,9 @@ from typing import Any, Callable
 import torch
 
 from ..config import SpectrumConfig
-from ..families import expert_names, family_for
+from ..families import expert_lengths, expert_names, family_for
 from ..hooks import apply_spectrum, nfe_bounds
+from ..schedule import plan_segments
 
 STEPS = 50
 # TaylorSeer's interval for each budget, as the paper runs it (warm-up 3): N=4 -> 14 of 50, N=6 -> 10.
@@ -131,9 +132,14 @@ def our_methods(pipe: Any, budget: int) -> list[Method]:
     out = [Method(name, "spectrum", budget, cfg.to_dict(), _ours(cfg), note) for name, cfg in spectrum.items()]
     interval = TAYLORSEER_INTERVAL.get(budget)
     if interval is not None:
+        plans = plan_segments(expert_lengths(pipe, STEPS), warmup=3, window=2.0, alpha=None, nfe=None,
+                              force_last=False, interval=interval)
+        planned = sum(len(plan.steps) for plan in plans)
+        note = "" if planned == budget else f"budget raised to {planned}: each expert restarts the 3-step warm-up"
         for order in (1, 2):
             cfg = SpectrumConfig(forecaster="taylor", interval=interval, warmup=3, taylor_order=order)
-            out.append(Method(f"TaylorSeer N={interval} O={order}", "taylorseer", budget, cfg.to_dict(), _ours(cfg)))
+            out.append(Method(f"TaylorSeer N={interval} O={order}", "taylorseer", budget, cfg.to_dict(), _ours(cfg),
+                              note))
     return out
 
 

@@ -231,3 +231,14 @@ def clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+def rewrite(out: Path) -> dict[str, Any]:
+    """Redraw results.md and the charts from an existing results.json (after a report-only change)."""
+    import json
+
+    out = Path(out)
+    results = json.loads((out / "results.json").read_text())
+    results["charts"] = charts(results, out)
+    (out / "results.md").write_text(markdown(results))
+    return results
