@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -179,14 +180,19 @@ def charts(results: dict[str, Any], out: Path) -> list[str]:
     written = []
     for model in results["fidelity"]:
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
-        names = list(dict.fromkeys(r["method"] for r in model["rows"]))
+        # one curve per method across budgets: TaylorSeer's interval N is what changes with the budget
+        curve = lambda name: re.sub(r" N=\d+", "", name)  # noqa: E731
+        names = list(dict.fromkeys(curve(r["method"]) for r in model["rows"]))
+        order = list(range(0, 20, 2)) + list(range(1, 20, 2))  # dark hues first, then their light twins
+        ax.set_prop_cycle(color=[plt.get_cmap("tab20")(order[i % 20]) for i in range(len(names))])
         for name in names:
             pts = sorted((r["nfe_speedup"], r["psnr"]["mean"]) for r in model["rows"]
-                         if r["method"] == name and r["psnr"]["mean"] is not None)
+                         if curve(r["method"]) == name and r["psnr"]["mean"] is not None)
             if not pts:
                 continue
             style = "-o" if name.startswith("spectrum") else ("--s" if "TaylorSeer" in name else ":^")
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=name, linewidth=2 if
+            label = name.replace("TaylorSeer", "TaylorSeer N=4/6") if name.startswith("TaylorSeer") else name
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label, linewidth=2 if
                     name.startswith("spectrum") else 1.2)
         ax.set_xlabel("NFE speedup (50 / real passes counted)")
         ax.set_ylabel("PSNR vs 50 steps (dB, mean)")
