@@ -96,10 +96,11 @@ def presets_table(presets: list[Any], status: dict[str, str], default: str) -> T
     table.add_column("weights")
     for p in presets:
         size = f"{p.width}x{p.height}" + (f" {p.frames}f" if p.is_video else "")
-        s = p.spectrum
-        knobs = "off" if s.method == "none" else (
-            ("" if s.method == "spectrum" else f"{s.method} ")
-            + (f"nfe={s.nfe}" if s.nfe is not None else f"α={s.alpha:g}") + f" w={s.blend:g}")
+        method, c = p.spectrum.method, p.spectrum.config
+        schedule = (f"nfe={c.nfe}" if c.nfe is not None else f"every {c.interval}" if c.interval is not None
+                    else f"α={c.effective_alpha:g}")
+        knobs = "off" if method == "none" else (
+            ("" if method == "spectrum" else f"{method} ") + schedule + f" w={c.blend:g}")
         name = f"{p.name} *" if p.name == default else p.name
         table.add_row(name, p.hub_id or p.source, str(p.steps), size, knobs, status[p.name])
     return table

@@ -24,6 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from .config import SpectrumConfig
+
 PRESET_PACKAGE = "spectrum_presets"
 EMBEDDED_DIR = Path(__file__).parent / "embedded"
 
@@ -49,35 +51,31 @@ class PresetError(ValueError):
     """A preset name, file or folder that cannot be used; the message says what to do instead."""
 
 
+# Preset/CLI method name -> SpectrumConfig.forecaster ("none" runs the plain pipeline).
+FORECASTER_FOR_METHOD: Mapping[str, str] = MappingProxyType(
+    {"spectrum": "chebyshev", "taylor": "taylor", "reuse": "reuse"}
+)
+
+
+def _reference_config() -> SpectrumConfig:
+    return SpectrumConfig(blend=0.5)  # the reference scripts' w (METHOD.md §3); the paper's is 1.0
+
+
 @dataclass(frozen=True)
 class SpectrumDefaults:
-    """Spectrum's knobs for one model (METHOD.md §3); CLI flags override them one by one.
+    """Spectrum's settings for one model (METHOD.md §3); CLI flags override them one by one.
 
-    method:  "spectrum" (Chebyshev forecaster), "taylor", "reuse", or "none" (plain pipeline).
-    alpha:   schedule growth α (0.75 ≈ 14 real passes of 50; 3.0 ≈ 10). Exclusive with `nfe`.
-    nfe:     target number of real transformer passes per run instead of `alpha`.
-    window:  initial window N between real passes after warm-up.
-    warmup:  W, the first W steps always run the network.
-    degree:  M, Chebyshev degree (M+1 basis functions).
-    ridge:   λ of the ridge fit.
-    blend:   w; 1.0 = the paper's pure Chebyshev, 0.5 = the reference scripts' blend with linear
-             extrapolation.
-    tau_horizon: None = normalise time by the actual step count; 50 = the reference's hard-coded 50.
-    taylor_order: order of the "taylor" method (1 or 2).
-    force_last: run the last step for real (off in the paper).
+    The TOML ``[spectrum]`` table holds ``method`` ("spectrum" = Chebyshev forecaster, "taylor", "reuse",
+    or "none" for the plain pipeline) and any ``SpectrumConfig`` field but ``forecaster``, which the
+    method sets. Unset fields take the reference scripts' values: M=4, λ=0.1, w=0.5, N=2, α=0.75, W=5.
     """
 
     method: str = "spectrum"
-    alpha: float | None = 0.75
-    nfe: int | None = None
-    window: float = 2.0
-    warmup: int = 5
-    degree: int = 4
-    ridge: float = 0.1
-    blend: float = 0.5
-    tau_horizon: int | None = None
-    taylor_order: int = 1
-    force_last: bool = False
+    config: SpectrumConfig = field(default_factory=_reference_config)
+
+    def to_dict(self) -> dict[str, Any]:
+        knobs = {k: v for k, v in self.config.to_dict().items() if k != "forecaster"}
+        return {"method": self.method, **knobs}
 
 
 @dataclass(frozen=True)
@@ -165,12 +163,12 @@ class Preset:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("spectrum", "origin")}
         out["call"] = dict(self.call)
         out["scheduler"] = dict(self.scheduler)
-        out["spectrum"] = {f.name: getattr(self.spectrum, f.name) for f in fields(SpectrumDefaults)}
+        out["spectrum"] = self.spectrum.to_dict()
         return out
 
 
 _TOP_KEYS = {f.name for f in fields(Preset)} - {"spectrum", "origin", "call", "scheduler", "name"}
-_SPECTRUM_KEYS = {f.name for f in fields(SpectrumDefaults)}
+_SPECTRUM_KEYS = {"method"} | {f.name for f in fields(SpectrumConfig)} - {"forecaster"}
 
 
 def preset_from_dict(data: Mapping[str, Any], name: str, origin: str = "") -> Preset:
@@ -194,11 +192,14 @@ def preset_from_dict(data: Mapping[str, Any], name: str, origin: str = "") -> Pr
             raise PresetError(f"{where}: missing required key `{key}`.")
     if scheduler and "class" not in scheduler:
         raise PresetError(f"{where}: [scheduler] needs a `class` (e.g. \"UniPCMultistepScheduler\").")
-    if "nfe" in spectrum and "alpha" not in spectrum:
-        spectrum["alpha"] = None  # nfe replaces the default alpha
+    method = spectrum.pop("method", "spectrum")
+    try:
+        config = _reference_config().replace(forecaster=FORECASTER_FOR_METHOD.get(method, "chebyshev"), **spectrum)
+    except (ValueError, TypeError) as exc:
+        raise PresetError(f"{where}: [spectrum] {exc}") from None
     try:
         return Preset(name=name, origin=origin, call=call, scheduler=scheduler,
-                      spectrum=SpectrumDefaults(**spectrum), **data)
+                      spectrum=SpectrumDefaults(method, config), **data)
     except TypeError as exc:  # wrong value types that dataclass construction trips on
         raise PresetError(f"{where}: {exc}") from None
 

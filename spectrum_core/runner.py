@@ -25,10 +25,8 @@ from typing import Any, Callable
 
 import torch
 
-from .presets import Preset, PresetError
+from .presets import FORECASTER_FOR_METHOD, Preset, PresetError
 
-# CLI method name -> SpectrumConfig.forecaster
-FORECASTER_FOR_METHOD = {"spectrum": "chebyshev", "taylor": "taylor", "reuse": "reuse"}
 _SIGNATURE_TAG = {"spectrum": "cheb", "taylor": "taylor", "reuse": "reuse"}
 
 
@@ -108,7 +106,6 @@ def build_job(
 ) -> Job:
     """Resolve a request against `preset` (None = the preset's default) and check it, before any
     model loads. Raises RequestError."""
-    from . import SpectrumConfig
     from .schedule import nfe_range
 
     if not prompt or not prompt.strip():
@@ -151,23 +148,13 @@ def build_job(
 
     config = None
     if method != "none":
-        schedule_given = nfe is not None or alpha is not None or interval is not None
-        settings = dict(
-            forecaster=FORECASTER_FOR_METHOD[method],
-            nfe=nfe if schedule_given else defaults.nfe,
-            alpha=alpha if schedule_given else (defaults.alpha if defaults.nfe is None else None),
-            interval=interval,
-            window=defaults.window if window is None else window,
-            warmup=defaults.warmup if warmup is None else warmup,
-            degree=defaults.degree if degree is None else degree,
-            ridge=defaults.ridge if ridge is None else ridge,
-            blend=defaults.blend if blend is None else blend,
-            taylor_order=defaults.taylor_order if taylor_order is None else taylor_order,
-            tau_horizon=defaults.tau_horizon if tau_horizon is None else tau_horizon,
-            force_last=defaults.force_last if force_last is None else force_last,
-        )
-        try:
-            config = SpectrumConfig(**settings)
+        given = dict(nfe=nfe, alpha=alpha, interval=interval, window=window, warmup=warmup, degree=degree,
+                     ridge=ridge, blend=blend, taylor_order=taylor_order, tau_horizon=tau_horizon,
+                     force_last=force_last)
+        try:  # replace() lets a given nfe, alpha or interval displace the preset's schedule
+            config = defaults.config.replace(
+                forecaster=FORECASTER_FOR_METHOD[method], **{k: v for k, v in given.items() if v is not None}
+            )
         except ValueError as exc:
             raise RequestError(f"{exc}.".replace("..", ".")) from None
         if config.nfe is not None and preset.family != "wan22":  # two experts: checked when the call plans

@@ -35,9 +35,10 @@ def test_preset_points_at_real_classes(preset: Preset):
 
 @pytest.mark.parametrize("name", sorted(HUB - {"flux-schnell"}) + sorted(TINY) + ["shapes"])
 def test_spectrum_defaults_follow_the_reference(name: str):
-    s = load_preset(name).spectrum  # METHOD.md §3: M=4, λ=0.1, w=0.5 (scripts), N=2, α=0.75, W=5
-    assert (s.method, s.degree, s.ridge, s.blend, s.window, s.alpha, s.nfe, s.warmup) == (
-        "spectrum", 4, 0.1, 0.5, 2.0, 0.75, None, 5)
+    spectrum = load_preset(name).spectrum  # METHOD.md §3: M=4, λ=0.1, w=0.5 (scripts), N=2, α=0.75, W=5
+    s = spectrum.config
+    assert (spectrum.method, s.forecaster, s.degree, s.ridge, s.blend, s.window, s.alpha, s.nfe, s.warmup) == (
+        "spectrum", "chebyshev", 4, 0.1, 0.5, 2.0, 0.75, None, 5)
 
 
 def test_per_model_settings_from_method_section_3():
@@ -87,7 +88,7 @@ def test_preset_file_round_trip(tmp_path):
     assert preset.name == "mine" and preset.source_kind == "path"
     assert preset.local_dir() == (tmp_path / "weights").resolve()
     assert (preset.steps, preset.height, preset.width) == (28, 512, 768)
-    assert (preset.spectrum.nfe, preset.spectrum.alpha, preset.spectrum.blend) == (10, None, 1.0)
+    assert (preset.spectrum.config.nfe, preset.spectrum.config.alpha, preset.spectrum.config.blend) == (10, None, 1.0)
 
 
 @pytest.mark.parametrize("text, message", [
