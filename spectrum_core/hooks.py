@@ -68,7 +68,11 @@ class CallStats:
     ``real_steps`` are the steps where the network ran (in any branch), ``nfe`` their number — the paper's
     NFE; ``nfe_by_branch`` counts real passes per ``expert/branch``. Seconds are wall-clock with the device
     synchronized: ``transformer_seconds`` inside the transformer calls (split into real and forecast calls),
-    ``denoise_seconds`` from the start of the first transformer call to the end of the last.
+    ``denoise_seconds`` from the start of the first transformer call to the end of the last, and
+    ``call_seconds`` from the start of the first transformer call to the end of the pipeline call (decoding
+    included; prompt encoding happens before the hooks see anything, so time a whole call around it). The
+    end is seen where the transformer is a diffusers ``CacheMixin`` (FLUX, HunyuanVideo, Wan); elsewhere
+    (SD3) ``call_seconds`` equals ``denoise_seconds``.
     """
 
     num_steps: int
@@ -83,6 +87,7 @@ class CallStats:
     real_call_seconds: float = 0.0
     forecast_call_seconds: float = 0.0
     denoise_seconds: float = 0.0
+    call_seconds: float = 0.0
 
     @property
     def nfe(self) -> int:
@@ -114,6 +119,7 @@ class CallStats:
             "real_call_seconds": self.real_call_seconds,
             "forecast_call_seconds": self.forecast_call_seconds,
             "denoise_seconds": self.denoise_seconds,
+            "call_seconds": self.call_seconds,
             "schedule": self.schedule,
         }
 
@@ -284,7 +290,7 @@ class _Session:
         stats.forecast_steps = sorted(run.seen_steps - run.real_steps)
         if run.started is None:
             run.started = started
-        stats.denoise_seconds = started + seconds - run.started
+        stats.denoise_seconds = stats.call_seconds = started + seconds - run.started
         event = StepEvent(decision.step, stats.num_steps, branch, decision.real, seconds)
         for listener in list(self.listeners):
             listener(event)
@@ -352,8 +358,12 @@ class SpectrumModelHook(ModelHook):
         self.session.record(label, decision, seconds, started)
 
     def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
-        # Called by the pipeline when a call ends: free the forecasters' memory; the stats stay.
+        # Called by the pipeline when a call ends (after decoding): free the forecasters' memory and close
+        # the call's clock; the stats stay.
         self.state_manager.clear()
+        run = self.session.run
+        if run is not None and run.started is not None:
+            run.stats.call_seconds = _sync_clock() - run.started
         return module
 
 
