@@ -29,7 +29,7 @@ class SuiteOptions:
         budgets: real passes of 50 to match (14 ≈ 3.5x, 10 = 5x).
         diffusers_caches: also run diffusers' built-in caches (tuned per model and budget).
         speed / cost: run those parts.
-        speed_repeats: rounds of the speed benchmark (median reported).
+        speed_repeats: rounds of the speed benchmark (median reported); None = 3 in quick mode, 5 otherwise.
         threads: torch intra-op threads (1 on a shared machine keeps timings steadier).
         method_filter: keep only the fidelity methods it accepts (tests).
         speed_size: override the speed transformer size ("quick" or "full").
@@ -45,7 +45,7 @@ class SuiteOptions:
     diffusers_caches: bool = True
     speed: bool = True
     cost: bool = True
-    speed_repeats: int = 3
+    speed_repeats: int | None = None
     threads: int | None = 1
     method_filter: Callable[[Method], bool] | None = None
     speed_size: str | None = None
