@@ -83,7 +83,7 @@ def fidelity_table(model: dict[str, Any], budget: int) -> str:
         if best is not None and r["psnr"]["mean"] == best:
             psnr = f"**{psnr}**"
         lines.append(f"| {r['method']} | {GROUP_LABEL[r['group']]} | {_nfe(r['nfe'])} | "
-                     f"{r['nfe_speedup']:.2f}x | {psnr} | {_pm(r['ssim'], 3)} |")
+                     f"{r['nfe_speedup']:.2f}x | {psnr} | {_pm(r['ssim'], 4)} |")
     return "\n".join(lines)
 
 
@@ -146,6 +146,12 @@ def markdown(results: dict[str, Any]) -> str:
                   "show the mean (range) of real passes they made.", ""]
         for budget in sorted({r["budget"] for r in model["rows"]}, reverse=True):
             parts += [f"### {budget} of 50 real passes", "", fidelity_table(model, budget), ""]
+        tuned = [f"{r['method']} @{r['budget']}: " + ", ".join(
+                     f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["settings"].items())
+                 for r in model["rows"] if r["group"] == "diffusers"]
+        if tuned:
+            parts += ["diffusers settings (tuning_nfe: real passes on the tuning sample):", ""]
+            parts += [f"- {t}" for t in tuned] + [""]
         notes = sorted({f"{r['method']}: {r['note']}" for r in model["rows"] if r["note"]})
         if notes:
             parts += ["Notes: " + "; ".join(notes) + ".", ""]
