@@ -234,3 +234,18 @@ def test_tau_spans_the_call_or_the_reference_horizon(tiny_pipes, monkeypatch, ho
         generate(pipe, "flux", 28)
         steps = handle.stats.real_steps
     assert seen == pytest.approx([expected(s) for s in steps])
+
+
+def test_bf16_pipeline_fits_in_float32(tiny_cache):
+    from spectrum_core.tiny import load_tiny_pipeline
+
+    pipe = load_tiny_pipeline("flux", cache_dir=tiny_cache, torch_dtype=torch.bfloat16)
+    pipe.set_progress_bar_config(disable=True)
+    dtypes = set()
+    with apply_spectrum(pipe, nfe=8) as handle:
+        states = handle._session.model_hooks["transformer"].state_manager._state_cache
+        handle.subscribe(lambda e: dtypes.update(s.forecaster._moments.dtype for s in states.values()))
+        out = generate(pipe, "flux", 20)
+        assert handle.stats.nfe == 8
+    assert dtypes == {torch.float32}
+    assert np.isfinite(out).all()
