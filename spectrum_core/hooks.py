@@ -161,7 +161,6 @@ class _Decision:
     """What the current transformer call does, read by the block and head hooks."""
 
     step: int
-    local_step: int
     tau: float
     real: bool
     branch: _BranchState
@@ -341,7 +340,7 @@ class SpectrumModelHook(ModelHook):
             or local in run.real_sets[self.expert]
             or branch.forecaster.num_updates == 0
         )
-        decision = _Decision(step, local, tau, real, branch, in_segment)
+        decision = _Decision(step, tau, real, branch, in_segment)
         if not real:
             forecast = branch.forecaster.predict(tau)
             if bool(torch.isfinite(forecast).all()):
