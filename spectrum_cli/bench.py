@@ -46,10 +46,13 @@ def bench(
 ) -> None:
     """Benchmark fidelity, speed and forecaster cost; write results.json, results.md and charts.
 
-    Fidelity: every method at 14 and 10 of 50 real passes against the 50-step output of the same seed
-    (PSNR, SSIM). Speed: wall-clock speedup on a mid-size FLUX transformer next to its Amdahl limit.
-    Cost: forecaster time and memory at FLUX-1024² and Wan-480p feature sizes. Exits 1 if a sanity check
-    fails (non-finite numbers, inexact NFE, no speedup).
+    Fidelity: PSNR/SSIM of every method at 14 and 10 of 50 real passes against the 50-step output.
+
+    Speed: wall-clock speedup on a mid-size FLUX transformer, next to its Amdahl limit.
+
+    Cost: forecaster time and memory at FLUX-1024² and Wan-480p feature sizes.
+
+    Exits 1 if a sanity check fails (non-finite numbers, inexact NFE, no speedup).
 
     [bold]Examples[/]
 

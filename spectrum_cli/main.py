@@ -733,6 +733,10 @@ def _root(
     """
 
 
+from .bench import bench  # noqa: E402  (`spectrum bench`: spectrum_core.bench's suite)
+app.command()(bench)
+
+
 def main() -> None:
     """Console-script entry point (`spectrum`)."""
     app()
