@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -102,7 +102,6 @@ class Method:
     settings: dict[str, Any]
     apply: Callable[[Any], Applied]
     note: str = ""
-    stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:

@@ -7,7 +7,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,7 +51,6 @@ class SuiteOptions:
     speed_size: str | None = None
     charts: bool = True
     command: str = "spectrum bench"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def machine() -> dict[str, Any]:
@@ -101,7 +100,7 @@ def run_suite(options: SuiteOptions, log: Callable[[str], None] = lambda _: None
         "quick": options.quick,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
-        "options": {k: v for k, v in asdict(options).items() if k not in ("method_filter", "out", "extra")},
+        "options": {k: v for k, v in asdict(options).items() if k not in ("method_filter", "out")},
         "fidelity": [],
     }
     for model in models:
