@@ -82,6 +82,9 @@ def bench(
                                command=_command(quick, out, names, samples))
         err.print(f"[bold]{options.command}[/] → {out}/")
         results = run_suite(options, log=lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True))
+        for row in results.get("speed", {}).get("rows", []):
+            err.print(f"speed {row['method']} @{row['budget']}: {row['speedup']:.2f}x (Amdahl limit "
+                      f"{row['amdahl_limit']:.2f}x, {row['ratio_to_limit']:.2f} of it)", soft_wrap=True)
         failed = [c for c in results["checks"] if not c["ok"]]
         for c in results["checks"]:
             mark = "[green]ok[/]" if c["ok"] else "[bold red]FAILED[/]"
@@ -89,7 +92,7 @@ def bench(
                       soft_wrap=True)
         err.print(f"Wrote {out / 'results.json'}, {out / 'results.md'}"
                   + (f" and {len(results['charts'])} chart(s)" if results["charts"] else "")
-                  + f" in {results['seconds'] / 60:.1f} min.")
+                  + f" in {results['seconds'] / 60:.1f} min.", soft_wrap=True)
         if as_json:
             typer.echo((out / "results.json").read_text().rstrip())
         if failed:
