@@ -1,0 +1,358 @@
+"""Train the embedded moving-shapes video model: stage ``vae`` (AutoencoderKLWan), then stage ``flow``
+(WanTransformer3DModel); stage ``dec`` fine-tunes the VAE decoder alone at any time after ``vae``.
+
+Reproducible from ``--seed`` (data, init, noise and prompt dropout come from seeded generators whose
+states are checkpointed), resumable (each stage continues from its checkpoint in ``--ckpt-dir``),
+checkpoints written atomically every ``--ckpt-every`` seconds, one CPU thread. See the "Video sibling"
+section of training/README.md for the recipe and the measured costs.
+
+    python training/train_moving.py --stage vae  --steps 1500   # VAE, jointly, on rendered clips
+    python training/train_moving.py --stage flow                # transformer on the frozen encoder's latents
+    python training/train_moving.py --stage dec  --steps 600    # decoder only; any time after vae
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+torch.set_num_threads(1)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import moving_components as C  # noqa: E402
+from moving_components import moving_shapes as M  # noqa: E402
+from train_shapes import atomic_save, log, lr_at, save_grid  # noqa: E402  (the image script's helpers)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CKPT = os.path.join(HERE, "checkpoints", "video")
+
+
+def to_tensor(clips: np.ndarray) -> torch.Tensor:
+    """uint8 [n, F, H, W, 3] -> float [-1, 1] [n, 3, F, H, W] (AutoencoderKLWan's layout)."""
+    return torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float [-1, 1] [n, 3, F, H, W] -> uint8 [n, F, H, W, 3]."""
+    return x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 4, 1).numpy()
+
+
+def clip_grid(rows: list[np.ndarray], path: str) -> None:
+    """Save clips ([F, H, W, 3] each) as a PNG: one clip per row, frames left to right."""
+    save_grid(np.concatenate(rows), path, cols=rows[0].shape[0])
+
+
+# --------------------------------------------------------------------------------------------- VAE
+
+
+def _vae_loss(vae, x, kl_weight, gen=None, train_encoder=True):
+    if train_encoder:
+        post = vae.encode(x).latent_dist
+        z = post.sample(generator=gen)
+        kl = post.kl().mean() / x[0].numel()
+    else:
+        with torch.no_grad():
+            post = vae.encode(x).latent_dist
+            z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
+        kl = torch.zeros(())
+    y = vae.decode(z).sample
+    rec = (y - x).abs().mean() + (y - x).pow(2).mean()
+    return rec + kl_weight * kl, rec, kl
+
+
+def train_vae(a, decoder_only: bool = False) -> None:
+    """Stage ``vae`` (joint) or ``dec`` (decoder only, encoder frozen; counts ``dec_step``)."""
+    path = os.path.join(a.ckpt_dir, "vae.pt")
+    torch.manual_seed(a.seed)
+    vae = C.build_vae()
+    prefix = "dec_" if decoder_only else ""
+    ck = {}
+    if decoder_only:
+        ck = torch.load(path, weights_only=False)
+        vae.load_state_dict(ck["vae"])
+        vae.encoder.requires_grad_(False)
+        vae.quant_conv.requires_grad_(False)
+    params = [p for p in vae.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
+    rng = np.random.default_rng(a.seed + (10 if decoder_only else 0))
+    gen = torch.Generator().manual_seed(a.seed + (11 if decoder_only else 1))
+    step = 0
+    if not decoder_only and os.path.exists(path):
+        ck = torch.load(path, weights_only=False)
+        vae.load_state_dict(ck["vae"])
+    if ck.get(prefix + "step") and prefix + "opt" in ck:
+        opt.load_state_dict(ck[prefix + "opt"])
+        rng.bit_generator.state = ck[prefix + "rng"]
+        gen.set_state(ck[prefix + "gen"])
+        step = ck[prefix + "step"]
+        log(f"resumed {'decoder' if decoder_only else 'VAE'} from {path} at {prefix}step {step}")
+    log(f"VAE {sum(p.numel() for p in vae.parameters()) / 1e6:.3f}M params, training {sum(p.numel() for p in params) / 1e6:.3f}M")
+
+    def set_mode():
+        vae.train()
+        if decoder_only:
+            vae.encoder.eval()
+
+    def checkpoint():
+        if not decoder_only:
+            ck["latent_stats"] = latent_stats(vae)
+            ck["step"] = step
+        ck.update({"vae": vae.state_dict(), prefix + "opt": opt.state_dict(), prefix + "rng": rng.bit_generator.state,
+                   prefix + "gen": gen.get_state(), prefix + "step": step, prefix + "args": vars(a)})
+        atomic_save(ck, path)
+        recon_grid(vae, os.path.join(a.ckpt_dir, "vae_recon.png"))
+        st = ck["latent_stats"]
+        log(f"{prefix}vae checkpoint step {step} -> {path} (latent mean {np.round(st['mean'], 2).tolist()} "
+            f"std {np.round(st['std'], 2).tolist()})")
+
+    set_mode()
+    t0, last_ck, losses, n = time.time(), time.time(), [], 0
+    while step < a.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a.lr, a.warmup)
+        clips, _ = M.render_batch(rng, a.batch)
+        loss, rec, kl = _vae_loss(vae, to_tensor(clips), a.kl, gen, train_encoder=not decoder_only)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        n += 1
+        losses.append(rec.item())
+        if step % a.log_every == 0:
+            log(f"{prefix}vae step {step} rec {np.mean(losses[-a.log_every:]):.4f} kl {kl.item():.3f} "
+                f"{(time.time() - t0) / n:.2f}s/step")
+        done = step >= a.steps or (a.max_minutes and time.time() - t0 > 60 * a.max_minutes)
+        if time.time() - last_ck > a.ckpt_every or done:
+            vae.eval()
+            checkpoint()
+            set_mode()
+            last_ck = time.time()
+        if done:
+            log("done" if step >= a.steps else "time budget reached")
+            return
+
+
+@torch.no_grad()
+def latent_stats(vae, n: int = 128) -> dict:
+    """Per-channel mean/std of the encoder's posterior means over ``n`` fixed clips (seed 999)."""
+    was = vae.training
+    vae.eval()
+    clips, _ = M.render_batch(np.random.default_rng(999), n)
+    z = torch.cat([vae.encode(to_tensor(clips[i : i + 16])).latent_dist.mean for i in range(0, n, 16)])
+    vae.train(was)
+    z = z.transpose(0, 1).reshape(z.shape[1], -1)
+    return {"mean": z.mean(1).tolist(), "std": z.std(1).tolist()}
+
+
+@torch.no_grad()
+def recon_grid(vae, path: str, n: int = 4) -> None:
+    """Originals over reconstructions, ``n`` fixed clips, frames left to right."""
+    clips, _ = M.render_batch(np.random.default_rng(12345), n)
+    y = to_uint8(vae.decode(vae.encode(to_tensor(clips)).latent_dist.mean).sample)
+    clip_grid([c for pair in zip(clips, y) for c in pair], path)
+
+
+def load_vae(ckpt_dir: str):
+    """The trained VAE with its latent statistics written into its config (as WanPipeline reads them)."""
+    ck = torch.load(os.path.join(ckpt_dir, "vae.pt"), weights_only=False)
+    vae = C.build_vae()
+    vae.load_state_dict(ck["vae"])
+    st = ck["latent_stats"]
+    C.latent_stats_to_config(vae, st["mean"], st["std"])
+    return vae.eval().requires_grad_(False)
+
+
+# -------------------------------------------------------------------------------------------- flow
+
+
+def prompt_table():
+    """Every training prompt (canonical form) plus the empty prompt (index 0), with their embeddings."""
+    combos = M.all_combinations()
+    prompts = [""] + [M.make_prompt(*c) for c in combos]
+    return prompts, C.encode_prompts(prompts), {c: i + 1 for i, c in enumerate(combos)}
+
+
+def latent_dataset(vae, a):
+    """A fixed set of ``a.n_latents`` clips encoded once (posterior means), cached on disk.
+
+    Encoding costs about as much as a transformer step, so it is done once up front; the set is a
+    deterministic function of ``--seed`` and the VAE checkpoint's encoder step, so a resumed run rebuilds
+    it exactly. Stored in float16 (the posterior means need far less precision than that).
+    """
+    ae_step = torch.load(os.path.join(a.ckpt_dir, "vae.pt"), weights_only=False)["step"]
+    cache_dir = os.path.join(a.ckpt_dir, "cache")  # git-ignored by training/.gitignore's "cache/"
+    os.makedirs(cache_dir, exist_ok=True)
+    path = os.path.join(cache_dir, f"latents_seed{a.seed}_n{a.n_latents}_vae{ae_step}.pt")
+    if os.path.exists(path):
+        return torch.load(path)
+    rng = np.random.default_rng(a.seed + 1)
+    zs, keys, t0 = [], [], time.time()
+    combos = {c: i + 1 for i, c in enumerate(M.all_combinations())}
+    with torch.no_grad():
+        for i in range(0, a.n_latents, 16):
+            clips, scenes = M.render_batch(rng, min(16, a.n_latents - i))
+            zs.append(vae.encode(to_tensor(clips)).latent_dist.mean.half())
+            keys += [(s.colour, s.shape, s.direction, s.background) for s in scenes]
+            if (i // 16) % 64 == 63:
+                log(f"encoded {i + 16}/{a.n_latents} clips ({(time.time() - t0) / (i + 16):.3f}s/clip)")
+    data = {"z": torch.cat(zs), "prompt_idx": torch.tensor([combos[k] for k in keys])}
+    atomic_save(data, path)
+    log(f"encoded {a.n_latents} clips in {time.time() - t0:.0f}s -> {path}")
+    return data
+
+
+def sample_sigma(a, n: int, gen) -> torch.Tensor:
+    if a.t_sampling == "uniform":
+        return torch.rand(n, generator=gen)
+    s = torch.sigmoid(torch.randn(n, generator=gen))
+    if a.t_sampling == "shifted_logit_normal":  # the sampler's own shift applied to the training density
+        k = C.SCHEDULER_CONFIG["flow_shift"]
+        s = k * s / (1 + (k - 1) * s)
+    return s
+
+
+def train_flow(a) -> None:
+    state_path = os.path.join(a.ckpt_dir, "flow.pt")
+    optim_path = os.path.join(a.ckpt_dir, "flow_optim.pt")
+    vae = load_vae(a.ckpt_dir)
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    prompts, embeds, _ = prompt_table()
+    data = latent_dataset(vae, a)
+    torch.manual_seed(a.seed)
+    model = C.build_transformer()
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    gen = torch.Generator().manual_seed(a.seed + 2)
+    step = 0
+    if os.path.exists(state_path):
+        ck = torch.load(state_path, weights_only=False)
+        model.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        gen.set_state(ck["gen"])
+        step = ck["step"]
+        if os.path.exists(optim_path):
+            ok = torch.load(optim_path, weights_only=False)
+            if ok["step"] == step:
+                opt.load_state_dict(ok["opt"])
+            else:
+                log(f"optimizer state is from step {ok['step']}, not {step}: starting Adam afresh")
+        log(f"resumed flow from {state_path} at step {step}")
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"transformer {n_params / 1e6:.3f}M params; {len(prompts) - 1} prompts; {len(data['z'])} clips; "
+        f"latent {tuple(data['z'].shape[1:])}")
+
+    def checkpoint():
+        atomic_save({"model": model.state_dict(), "ema": ema.state_dict(), "gen": gen.get_state(),
+                     "step": step, "args": vars(a)}, state_path)
+        atomic_save({"opt": opt.state_dict(), "step": step}, optim_path)
+        log(f"flow checkpoint step {step} -> {state_path}")
+
+    model.train()
+    t0, last_ck, last_sample, losses, n = time.time(), time.time(), time.time(), [], 0
+    while step < a.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a.lr, a.warmup)
+        pick = torch.randint(len(data["z"]), (a.batch,), generator=gen)
+        x0 = (data["z"][pick].float() - mean) / std
+        idx = data["prompt_idx"][pick]
+        drop = torch.rand(a.batch, generator=gen) < a.p_uncond
+        idx = torch.where(drop, torch.zeros_like(idx), idx)
+        sigma = sample_sigma(a, a.batch, gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        s = sigma.view(-1, 1, 1, 1, 1)
+        xt = (1 - s) * x0 + s * noise
+        # WanPipeline calls the transformer with the scheduler's timestep t = 1000 * sigma.
+        pred = model(hidden_states=xt, timestep=sigma * 1000, encoder_hidden_states=embeds[idx], return_dict=False)[0]
+        loss = (pred - (noise - x0)).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        n += 1
+        with torch.no_grad():
+            d = min(a.ema, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - d)
+        losses.append(loss.item())
+        if step % a.log_every == 0:
+            log(f"flow step {step} loss {np.mean(losses[-a.log_every:]):.4f} {(time.time() - t0) / n:.2f}s/step")
+        done = step >= a.steps or (a.max_minutes and time.time() - t0 > 60 * a.max_minutes)
+        if time.time() - last_ck > a.ckpt_every or done:
+            checkpoint()
+            last_ck = time.time()
+        if a.sample_every and (time.time() - last_sample > a.sample_every or done):
+            sample_and_score(vae, ema, os.path.join(a.ckpt_dir, "flow_samples.png"), step, steps=a.sample_steps)
+            last_sample = time.time()
+        if done:
+            log("done" if step >= a.steps else "time budget reached")
+            return
+
+
+def score(clips: np.ndarray, prompts: list[str]) -> tuple[dict, list[dict]]:
+    """Pass rates of :func:`spectrum_core.moving_shapes.check_clip` over clips and their prompts."""
+    res = [M.check_clip(c, p) for c, p in zip(clips, prompts)]
+    keys = ("background", "colour", "shape", "direction")
+    rates = {k: float(np.mean([r[k] for r in res])) for k in keys}
+    rates["all"] = float(np.mean([all(r.values()) for r in res]))
+    return rates, res
+
+
+@torch.no_grad()
+def sample_and_score(vae, transformer, path: str, step: int, steps: int = 50, n: int = 8) -> dict:
+    """Sample fixed eval prompts with the stock WanPipeline (CFG: separate cond/uncond calls); save a
+    grid (one clip per row) and log the pass rates."""
+    pipe = C.build_pipeline(vae, transformer)
+    pipe.set_progress_bar_config(disable=True)
+    prompts = M.eval_prompts(n)
+    kw = dict(M.PIPELINE_CALL_DEFAULTS, num_inference_steps=steps)
+    out = pipe(prompts, generator=torch.Generator().manual_seed(0), output_type="np", **kw).frames
+    clips = (np.asarray(out) * 255).round().astype(np.uint8)
+    clip_grid(list(clips), path)
+    rates, _ = score(clips, prompts)
+    log(f"samples step {step}: {json.dumps(rates)} -> {path}")
+    return rates
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stage", choices=["vae", "dec", "flow"], required=True)
+    p.add_argument("--steps", type=int, default=None, help="total steps of the stage (vae 1500, dec 600, flow 12000)")
+    p.add_argument("--batch", type=int, default=None, help="clips per step (vae 4, dec 4, flow 32)")
+    p.add_argument("--lr", type=float, default=None, help="vae 2e-3, dec 1e-3, flow 1e-3")
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kl", type=float, default=1e-4, help="VAE: weight of the KL term (per pixel)")
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--n-latents", type=int, default=8192, help="flow: size of the pre-encoded clip set")
+    p.add_argument("--p-uncond", type=float, default=0.1, help="flow: probability of the empty prompt (CFG)")
+    p.add_argument("--t-sampling", choices=["logit_normal", "shifted_logit_normal", "uniform"], default="logit_normal")
+    p.add_argument("--ckpt-dir", default=DEFAULT_CKPT)
+    p.add_argument("--ckpt-every", type=float, default=300, help="seconds between checkpoints")
+    p.add_argument("--sample-every", type=float, default=900, help="flow: seconds between sample grids (0: never)")
+    p.add_argument("--sample-steps", type=int, default=50, help="flow: sampler steps of the sample grids")
+    p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this long")
+    p.add_argument("--log-every", type=int, default=25)
+    a = p.parse_args(argv)
+    defaults = {"vae": (1500, 4, 2e-3), "dec": (600, 4, 1e-3), "flow": (12000, 32, 1e-3)}[a.stage]
+    a.steps = a.steps or defaults[0]
+    a.batch = a.batch or defaults[1]
+    a.lr = a.lr or defaults[2]
+    os.makedirs(a.ckpt_dir, exist_ok=True)
+    log(f"args {vars(a)}")
+    if a.stage == "flow":
+        train_flow(a)
+    else:
+        train_vae(a, decoder_only=a.stage == "dec")
+
+
+if __name__ == "__main__":
+    main()
