@@ -68,9 +68,9 @@ class ChebyshevForecaster:
 
     The reference keeps every past feature and refits. The ridge solution
     h(τ*) = x(τ*)ᵀ(XᵀX + λI)⁻¹XᵀH only needs the (M+1)² Gram matrix and the (M+1)·F moments XᵀH, where X
-    holds the Chebyshev rows of the real passes and H their features — so memory is (M+3)·F floats
-    including the last two features kept for the linear-extrapolation blend, whatever the number of
-    passes, against K·F for K passes in the reference.
+    holds the Chebyshev rows of the real passes and H their features — so memory is (M+1)·F float32
+    whatever the number of passes, plus the last two features in their own dtype when the blend with
+    linear extrapolation is on (w < 1), against K·F in the model dtype for K passes in the reference.
 
     The moments are kept whitened, B = R⁻ᵀXᵀH with RᵀR = XᵀX + λI (R in float64): the forecast is then
     (R⁻ᵀx*)ᵀB, and float32 rounding of B is not magnified by the conditioning of the Gram matrix, which is
@@ -100,7 +100,7 @@ class ChebyshevForecaster:
         self._gram = max(self.ridge, 1e-12) * torch.eye(size, dtype=torch.float64)  # XᵀX + λI
         self._chol = torch.linalg.cholesky(self._gram)  # L = Rᵀ, lower triangular
         self._moments: torch.Tensor | None = None  # B = L⁻¹XᵀH, shape (M+1, *feature_shape), float32
-        self._last: list[tuple[float, torch.Tensor]] = []  # the last two (tau, feature)
+        self._last: list[tuple[float, torch.Tensor]] = []  # the last two (tau, feature), only when blend < 1
         self._count = 0
 
     @property
@@ -128,7 +128,8 @@ class ChebyshevForecaster:
             for j in range(i):
                 B[i].add_(B[j], alpha=float(T[i, j]))
             B[i].add_(h, alpha=float(v[i]))
-        self._last = (self._last + [(float(tau), h)])[-2:]
+        if self.blend < 1:  # the linear term needs them; w=1 (the paper) keeps no feature at all
+            self._last = (self._last + [(float(tau), feature.detach().clone())])[-2:]
         self._count += 1
 
     def basis_weights(self, tau: float) -> torch.Tensor:
@@ -139,7 +140,7 @@ class ChebyshevForecaster:
     def predict(self, tau: float) -> torch.Tensor:
         if self._count == 0:
             raise RuntimeError("predict() before any update(): the forecaster has no real pass to fit")
-        out = torch.zeros_like(self._last[-1][1])
+        out = torch.zeros_like(self._moments[0])
         if self.blend > 0:
             for p, w in enumerate(self.basis_weights(tau).tolist()):
                 out.add_(self._moments[p], alpha=self.blend * w)
@@ -153,13 +154,16 @@ class ChebyshevForecaster:
 
 
 def _linear_extrapolation(last: list[tuple[float, torch.Tensor]], tau: float) -> torch.Tensor:
-    """h_i + k·(h_i − h_{i−1}) with k = (τ − τ_i)/(τ_i − τ_{i−1}); just h_i after a single pass."""
+    """h_i + k·(h_i − h_{i−1}) with k = (τ − τ_i)/(τ_i − τ_{i−1}), in float32; just h_i after one pass."""
+    if not last:
+        raise RuntimeError("linear extrapolation needs the last features: construct the forecaster with blend < 1")
     (t1, h1) = last[-1]
+    h1 = _f32(h1)
     if len(last) < 2:
         return h1
     (t0, h0) = last[-2]
     k = (tau - t1) / (t1 - t0)
-    return h1 + k * (h1 - h0)
+    return h1 + k * (h1 - _f32(h0))
 
 
 class TaylorForecaster:

@@ -56,7 +56,9 @@ def test_cost_rows_and_state_size(results):
     assert cost["memcpy_bytes_per_second"] > 0
     for row in cost["rows"]:
         assert row["update_seconds"] > 0 and row["predict_w1_seconds"] > 0
-        assert row["state_bytes"] == 7 * 4 * row["shape"][0] * row["shape"][1]  # (M+1) rows + 2 features, f32
+        numel, e_in = row["shape"][0] * row["shape"][1], 2 if row["dtype"] == "bfloat16" else 4
+        assert row["state_w1_bytes"] == 5 * 4 * numel  # w=1: (M+1) float32 rows only
+        assert row["state_bytes"] == 5 * 4 * numel + 2 * e_in * numel  # w=0.5: + the last two features
 
 
 def test_pass_counter_counts_diffusers_taylorseer_lite_exactly(tiny_pipes):

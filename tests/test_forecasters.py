@@ -135,16 +135,23 @@ def test_blend_zero_is_linear_extrapolation_from_the_last_two_passes():
     torch.testing.assert_close(f.predict(tau(13)), feats[-1] + k * (feats[-1] - feats[-2]))
 
 
-def test_chebyshev_state_does_not_grow_with_passes():
-    f = ChebyshevForecaster(degree=4)
+@pytest.mark.parametrize("blend, dtype, bytes_per_element", [
+    (1.0, torch.float32, 5 * 4),            # (M+1) float32 moments, nothing else
+    (1.0, torch.bfloat16, 5 * 4),
+    (0.5, torch.float32, 5 * 4 + 2 * 4),    # + the last two features in their own dtype
+    (0.5, torch.bfloat16, 5 * 4 + 2 * 2),
+])
+def test_chebyshev_state_does_not_grow_with_passes(blend, dtype, bytes_per_element):
+    f = ChebyshevForecaster(degree=4, blend=blend)
     shape = (2, 16, 8)
-    numel = 2 * 16 * 8
     sizes = []
-    for i, s in enumerate(STEPS_14 + list(range(47, 50))):
-        f.update(tau(s), torch.randn(shape))
+    for s in STEPS_14 + list(range(47, 50)):
+        f.update(tau(s), torch.randn(shape).to(dtype))
         sizes.append(f.state_bytes())
     assert sizes[1:] == [sizes[1]] * (len(sizes) - 1)
-    assert sizes[-1] == (4 + 3) * numel * 4  # (M+1) moments + last two features, float32
+    assert sizes[-1] == bytes_per_element * 2 * 16 * 8
+    # the reference keeps every real feature in the model dtype: 14 of them at 14 passes
+    assert sizes[-1] < 14 * torch.tensor([], dtype=dtype).element_size() * 2 * 16 * 8
 
 
 def test_chebyshev_fits_in_float32_under_bf16_features():

@@ -183,7 +183,7 @@ def test_double_apply_is_refused(pipe):
 
 def test_non_finite_forecasts_fall_back_to_real_passes(family, pipe, monkeypatch):
     base = generate(pipe, family, 12)
-    monkeypatch.setattr(ChebyshevForecaster, "predict", lambda self, tau: torch.full_like(self._last[-1][1], float("nan")))
+    monkeypatch.setattr(ChebyshevForecaster, "predict", lambda self, tau: torch.full_like(self._moments[0], float("nan")))
     nfe = budget(pipe, 12, 7)
     with apply_spectrum(pipe, nfe=nfe) as handle:
         out = generate(pipe, family, 12)

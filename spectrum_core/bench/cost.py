@@ -10,10 +10,11 @@ feature, a prediction reads the rows and writes one feature. So its time is best
   output once), and *implementation* — what our kernels actually stream (``update`` is (M+1)(M+2)/2
   in-place axpys, each reading two rows and writing one). ideal/memcpy is the figure of merit: 1.0 would
   be an update as fast as copying its state once.
-- state memory is ``ChebyshevForecaster.state_bytes()`` (constant in the number of passes) against the
-  reference implementation's buffer of every real feature in the model dtype, at 14 passes.
+- state memory is ``ChebyshevForecaster.state_bytes()`` (constant in the number of passes): (M+1)
+  float32 moment rows, plus the last two features in the input dtype when w < 1, against the reference
+  implementation's buffer of every real feature in the model dtype, at 14 passes.
 
-Features are random: cost does not depend on values. The state is float32 whatever the feature dtype.
+Features are random: cost does not depend on values. The moments are float32 whatever the feature dtype.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def forecaster_cost(name: str, shape: tuple[int, int], dtype: torch.dtype, bandw
     gen = torch.Generator().manual_seed(0)
     features = [torch.randn((1, *shape), generator=gen, dtype=torch.float32).to(dtype) for _ in range(2)]
     steps = real_steps(STEPS, warmup=5, window=2.0, alpha=0.75)[:PASSES]
-    forecaster = ChebyshevForecaster(degree=DEGREE, ridge=0.1, blend=1.0)
+    forecaster = ChebyshevForecaster(degree=DEGREE, ridge=0.1, blend=0.5)  # keeps the last two for w<1
     update_times = []
     for i, step in enumerate(steps):
         feature = features[i % 2]
@@ -69,7 +70,8 @@ def forecaster_cost(name: str, shape: tuple[int, int], dtype: torch.dtype, bandw
     for blend in (1.0, 0.5):
         forecaster.blend = blend
         predict[blend] = statistics.median(_timed(lambda: forecaster.predict(tau)) for _ in range(3))
-    state = forecaster.state_bytes()
+    state = forecaster.state_bytes()  # w=0.5: moments + the last two features in the input dtype
+    state_w1 = rows * 4 * numel       # w=1 keeps only the float32 moments
     del forecaster, features
 
     f32 = 4 * numel
@@ -84,8 +86,9 @@ def forecaster_cost(name: str, shape: tuple[int, int], dtype: torch.dtype, bandw
         "update_ideal_bytes": update_ideal, "update_impl_bytes": update_impl,
         "update_ideal_gbps": update_ideal / update_t / 1e9, "update_impl_gbps": update_impl / update_t / 1e9,
         "update_ideal_vs_memcpy": update_ideal / update_t / bandwidth,
-        "state_bytes": state, "reference_state_bytes": PASSES * numel * e_in,
+        "state_bytes": state, "state_w1_bytes": state_w1, "reference_state_bytes": PASSES * numel * e_in,
         "state_vs_reference": state / (PASSES * numel * e_in),
+        "state_w1_vs_reference": state_w1 / (PASSES * numel * e_in),
     }
     for blend, key in ((1.0, "w1"), (0.5, "w0.5")):
         t = predict[blend]
