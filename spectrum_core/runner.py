@@ -330,13 +330,22 @@ class Comparison:
         return self.baseline.seconds / self.accelerated.seconds
 
 
+def device_synchronizer(device: str) -> Callable[[], None]:
+    """Waits for the device's queued work, so a timer read afterwards covers it (no-op on the CPU)."""
+    if device.startswith("cuda"):
+        return torch.cuda.synchronize
+    if device.startswith("mps"):
+        return torch.mps.synchronize
+    return lambda: None
+
+
 class _TransformerTimer:
     """Wall time and call count of the pipeline's transformer(s), via forward pre/post hooks. Used for
     baseline and accelerated runs alike so the two are timed the same way."""
 
     def __init__(self, modules: list[torch.nn.Module], device: str):
         self.seconds, self.calls, self._start = 0.0, 0, 0.0
-        self._sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+        self._sync = device_synchronizer(device)
         self._handles = []
         for m in modules:
             self._handles.append(m.register_forward_pre_hook(self._pre))
@@ -378,8 +387,7 @@ class Runner:
         return [m for name in ("transformer", "transformer_2") if (m := getattr(self.pipe, name, None)) is not None]
 
     def _sync(self) -> None:
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
+        device_synchronizer(self.device)()
 
     def call_kwargs(self, job: Job, generator: torch.Generator, steps: int | None = None) -> dict[str, Any]:
         kwargs = dict(self.preset.call)
