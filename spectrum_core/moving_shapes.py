@@ -98,19 +98,7 @@ def parse_prompt(prompt: str) -> tuple[str, str, str, str]:
     A white shape on a white background is refused (invisible), as in the image model. The empty
     prompt is not a valid request (it is only the negative prompt of classifier-free guidance).
     """
-    if not isinstance(prompt, str):
-        raise ValueError(f"The prompt must be a string, got {type(prompt).__name__}.")
-    words = shapes.normalise_prompt(prompt).split()
-    if not words:
-        raise ValueError(f"The prompt is empty. {_vocab_message()}")
-    known = set(vocabulary())
-    unknown = [w for w in words if w not in known]
-    if unknown:
-        listed = ", ".join(f"'{w}'" for w in dict.fromkeys(unknown))
-        raise ValueError(
-            f"Unknown word{'s' if len(unknown) > 1 else ''} {listed} in prompt '{prompt}'. "
-            f"The moving-shapes model knows only: {', '.join(vocabulary())}. {_vocab_message()}"
-        )
+    words = shapes.prompt_words(prompt, "moving-shapes", vocabulary(), _vocab_message())
     ok = (
         len(words) == 9
         and words[0] in ARTICLES

@@ -115,6 +115,27 @@ def normalise_prompt(prompt: str) -> str:
     return " ".join(SYNONYMS.get(w, w) for w in words)
 
 
+def prompt_words(prompt: str, model: str, vocab: list[str], help_text: str) -> list[str]:
+    """The normalised words of ``prompt``, or a ValueError naming any word outside ``vocab``.
+
+    Shared by every embedded model's prompt parser: only the grammar checked afterwards differs.
+    """
+    if not isinstance(prompt, str):
+        raise ValueError(f"The prompt must be a string, got {type(prompt).__name__}.")
+    words = normalise_prompt(prompt).split()
+    if not words:
+        raise ValueError(f"The prompt is empty. {help_text}")
+    known = set(vocab)
+    unknown = [w for w in words if w not in known]
+    if unknown:
+        listed = ", ".join(f"'{w}'" for w in dict.fromkeys(unknown))
+        raise ValueError(
+            f"Unknown word{'s' if len(unknown) > 1 else ''} {listed} in prompt '{prompt}'. "
+            f"The {model} model knows only: {', '.join(vocab)}. {help_text}"
+        )
+    return words
+
+
 def parse_prompt(prompt: str) -> tuple[str, str, str]:
     """Return ``(colour, shape, background)`` of a prompt, or raise a ValueError that says why not.
 
@@ -122,19 +143,7 @@ def parse_prompt(prompt: str) -> tuple[str, str, str]:
     order get the grammar in the error. The empty prompt is not a valid request (it is only used as
     the negative prompt of classifier-free guidance).
     """
-    if not isinstance(prompt, str):
-        raise ValueError(f"The prompt must be a string, got {type(prompt).__name__}.")
-    words = normalise_prompt(prompt).split()
-    if not words:
-        raise ValueError(f"The prompt is empty. {_vocab_message()}")
-    known = set(vocabulary())
-    unknown = [w for w in words if w not in known]
-    if unknown:
-        listed = ", ".join(f"'{w}'" for w in dict.fromkeys(unknown))
-        raise ValueError(
-            f"Unknown word{'s' if len(unknown) > 1 else ''} {listed} in prompt '{prompt}'. "
-            f"The shapes model knows only: {', '.join(vocabulary())}. {_vocab_message()}"
-        )
+    words = prompt_words(prompt, "shapes", vocabulary(), _vocab_message())
     ok = (
         len(words) == 7
         and words[0] in ARTICLES
