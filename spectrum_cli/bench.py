@@ -16,9 +16,10 @@ QuickOpt = Annotated[bool, typer.Option(
 BenchOutOpt = Annotated[Path, typer.Option(
     "--out", "-o", help="Folder for results.json, results.md and the PNG charts.", file_okay=False)]
 ModelsOpt = Annotated[Optional[list[str]], typer.Option(
-    "--models", help="Fidelity models, repeatable or comma-separated: shapes (the embedded trained model), "
-    "tiny-flux, tiny-sd35, tiny-hunyuan, tiny-wan, tiny-wan22. [default: shapes if built, else tiny "
-    "random models: tiny-flux with --quick, all of them without]", show_default=False)]
+    "--models", help="Fidelity models, repeatable or comma-separated: shapes and moving (the embedded trained "
+    "image and video models), tiny-flux, tiny-sd35, tiny-hunyuan, tiny-wan, tiny-wan22. [default: the embedded "
+    "models that are built (shapes alone with --quick), else tiny random models: tiny-flux with --quick, all "
+    "of them without]", show_default=False)]
 SamplesOpt = Annotated[int, typer.Option("--samples", help="Prompt × seed pairs per model (8 or more for "
                                                             "reported numbers).", min=1)]
 BenchJsonOpt = Annotated[bool, typer.Option("--json", help="Also print results.json on stdout.")]

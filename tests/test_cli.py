@@ -59,9 +59,9 @@ def check_record(rec: dict, steps: int) -> None:
 def test_help_has_every_command_and_examples():
     result = run("--help")
     assert result.exit_code == 0 and "Examples" in result.stdout
-    for command in ("gen", "ab", "batch", "presets"):
+    for command in ("gen", "ab", "batch", "presets", "grid", "bench"):
         assert command in result.stdout
-    for command in (["gen"], ["ab"], ["batch"], ["presets"], ["presets", "show"]):
+    for command in (["gen"], ["ab"], ["batch"], ["grid"], ["bench"], ["presets"], ["presets", "show"]):
         sub = run(*command, "--help")
         assert sub.exit_code == 0 and "Examples" in sub.stdout, command
 

@@ -16,7 +16,7 @@ TINY = {"tiny-flux", "tiny-sd35", "tiny-hunyuan", "tiny-wan", "tiny-wan22"}
 
 def test_every_model_of_the_issue_has_a_preset():
     names = set(preset_names())
-    assert HUB | TINY | {"shapes"} <= names
+    assert HUB | TINY | {"shapes", "moving"} <= names
     assert DEFAULT_MODEL in names
     assert load_preset(DEFAULT_MODEL).source_kind in ("tiny", "embedded")  # runs anywhere
 
@@ -132,10 +132,15 @@ def test_bare_wan22_folder_gets_the_two_expert_defaults():
     assert preset_for_model_dir(tiny_pipeline_dir("wan")).steps == load_preset("wan").steps
 
 
-def test_shapes_preset_matches_the_embedded_model_call():
-    from spectrum_core.shapes import PIPELINE_CALL_DEFAULTS
+@pytest.mark.parametrize("name", ["shapes", "moving"])
+def test_embedded_presets_match_the_models_call(name):
+    """The presets call the embedded models exactly as they were trained (size, frames, text length)."""
+    from spectrum_core import moving_shapes, shapes
 
-    preset = load_preset("shapes")
+    defaults = {"shapes": shapes, "moving": moving_shapes}[name].PIPELINE_CALL_DEFAULTS
+    preset = load_preset(name)
     got = {"height": preset.height, "width": preset.width, "num_inference_steps": preset.steps,
            "guidance_scale": preset.guidance, **preset.call}
-    assert got == PIPELINE_CALL_DEFAULTS
+    if preset.is_video:
+        got["num_frames"] = preset.frames
+    assert got == defaults

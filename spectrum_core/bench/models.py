@@ -18,7 +18,7 @@ import torch
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "embedded"
 
 # Embedded trained models: name -> (diffusers pipeline class, is video).
-EMBEDDED = {"shapes": ("FluxPipeline", False)}
+EMBEDDED = {"shapes": ("FluxPipeline", False), "moving": ("WanPipeline", True)}
 TINY = ("flux", "sd35", "hunyuan", "wan", "wan22")
 RANDOM_LABEL = "random-weight tiny model: plumbing, not fidelity"
 
@@ -44,11 +44,10 @@ def _embedded(name: str) -> BenchModel:
     import diffusers
 
     cls_name, is_video = EMBEDDED[name]
-    call_kwargs: dict[str, Any] = {}
-    if name == "shapes":
-        from ..shapes import PIPELINE_CALL_DEFAULTS
+    from .. import moving_shapes, shapes
 
-        call_kwargs = {k: v for k, v in PIPELINE_CALL_DEFAULTS.items() if k != "num_inference_steps"}
+    world = {"shapes": shapes, "moving": moving_shapes}[name]
+    call_kwargs = {k: v for k, v in world.PIPELINE_CALL_DEFAULTS.items() if k != "num_inference_steps"}
 
     def load() -> Any:
         return getattr(diffusers, cls_name).from_pretrained(EMBEDDED_DIR / name)
@@ -68,8 +67,8 @@ def model_names() -> list[str]:
 
 
 def resolve_models(requested: list[str] | None, quick: bool) -> list[BenchModel]:
-    """``requested`` names, or by default every embedded trained model present, else tiny random ones
-    (``tiny-flux`` alone in quick mode, every family otherwise)."""
+    """``requested`` names, or by default every embedded trained model present (the image model alone in
+    quick mode), else tiny random ones (``tiny-flux`` alone in quick mode, every family otherwise)."""
     if requested:
         out = []
         for name in requested:
@@ -85,15 +84,17 @@ def resolve_models(requested: list[str] | None, quick: bool) -> list[BenchModel]
         return out
     trained = [_embedded(name) for name in EMBEDDED if embedded_available(name)]
     if trained:
-        return trained
+        return trained[:1] if quick else trained
     return [_tiny("flux")] if quick else [_tiny(f) for f in TINY]
 
 
 def samples(model: BenchModel, n: int) -> list[tuple[str, int]]:
-    """``n`` fixed (prompt, seed) pairs: ``ceil(n/2)`` prompts from the shapes vocabulary × seeds 0 and 1."""
-    from ..shapes import eval_prompts
+    """``n`` fixed (prompt, seed) pairs: ``ceil(n/2)`` prompts from the model's vocabulary (the moving
+    shapes' for the video model, the shapes' otherwise) × seeds 0 and 1."""
+    from .. import moving_shapes, shapes
 
-    prompts = eval_prompts(max(1, (n + 1) // 2))
+    world = moving_shapes if model.name == "moving" else shapes
+    prompts = world.eval_prompts(max(1, (n + 1) // 2))
     pairs = [(p, s) for p in prompts for s in (0, 1)]
     return pairs[:n]
 
