@@ -47,6 +47,13 @@ PIPELINE_FAMILIES: Mapping[str, str] = MappingProxyType({
 })
 
 
+# Closed prompt languages of the embedded models: grammar name -> module with ``parse_prompt``.
+PROMPT_GRAMMARS: Mapping[str, str] = MappingProxyType({
+    "shapes": "spectrum_core.shapes",
+    "moving": "spectrum_core.moving_shapes",
+})
+
+
 class PresetError(ValueError):
     """A preset name, file or folder that cannot be used; the message says what to do instead."""
 
@@ -99,6 +106,7 @@ class Preset:
     frame_step: int = 4              # video: frames must be frame_step*k + 1
     vae_dtype: str | None = None     # e.g. Wan's VAE in float32 while the transformer runs in bf16
     vae_tiling: bool = False         # video: decode in tiles to bound memory
+    prompt_grammar: str | None = None  # a closed-vocabulary model's grammar (PROMPT_GRAMMARS): prompts are checked
     call: Mapping[str, Any] = field(default_factory=dict)       # extra pipeline call kwargs
     scheduler: Mapping[str, Any] = field(default_factory=dict)  # {"class": ..., **config overrides}
     spectrum: SpectrumDefaults = field(default_factory=SpectrumDefaults)
@@ -116,6 +124,9 @@ class Preset:
             raise PresetError(
                 f"{where}: spectrum.method must be one of {', '.join(METHODS)}, got '{self.spectrum.method}'."
             )
+        if self.prompt_grammar is not None and self.prompt_grammar not in PROMPT_GRAMMARS:
+            raise PresetError(f"{where}: prompt_grammar must be one of {', '.join(PROMPT_GRAMMARS)}, "
+                              f"got '{self.prompt_grammar}'.")
         if self.kind == "video" and (self.frames is None or self.fps is None):
             raise PresetError(f"{where}: a video preset needs `frames` and `fps`.")
         if self.kind == "image" and self.frames is not None:
@@ -158,6 +169,14 @@ class Preset:
         if self.source_kind == "path":
             return Path(self.source).expanduser()
         return None
+
+    def check_prompt(self, prompt: str) -> None:
+        """Raise ValueError (naming the unknown word and the vocabulary) if this model cannot read `prompt`.
+        Only the embedded models have a closed vocabulary; any prompt passes for the others."""
+        if self.prompt_grammar is not None:
+            import importlib
+
+            importlib.import_module(PROMPT_GRAMMARS[self.prompt_grammar]).parse_prompt(prompt)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("spectrum", "origin")}

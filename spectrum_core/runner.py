@@ -110,6 +110,10 @@ def build_job(
 
     if not prompt or not prompt.strip():
         raise RequestError("The prompt is empty; say what to generate, e.g. spectrum gen \"a red circle\".")
+    try:
+        preset.check_prompt(prompt)
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
     defaults = preset.spectrum
     knobs_given = nfe is not None or alpha is not None or interval is not None
     if method is None:

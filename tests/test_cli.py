@@ -218,21 +218,23 @@ def no_hub_weights(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("args, message", [
     (["gen", "x", "-m", "wan3"], "Unknown model 'wan3'. Choose from: flux"),
-    (["gen", "x", "--nfe", "3", "--steps", "20"], "choose 6 to 20"),
-    (["gen", "x", "--nfe", "60"], "choose 6 to 50"),
+    (["gen", "x", *TINY, "--nfe", "3", "--steps", "20"], "choose 6 to 20"),
+    (["gen", "x", *TINY, "--nfe", "60"], "choose 6 to 50"),
     (["gen", "x", "-m", "tiny-wan22", "--nfe", "7", "--steps", "10"], "choose 10 to 10"),  # two warm-ups
     (["gen", "x", *TINY, "--height", "50"], "not a positive multiple of 16"),
-    (["gen", "x", "--frames", "9"], "--frames/--fps are for video models"),
+    (["gen", "x", *TINY, "--frames", "9"], "--frames/--fps are for video models"),
     (["gen", "x", "-m", "tiny-wan", "--frames", "6"], "needs 4k+1 frames; try 5 or 9"),
-    (["gen", "x", "--nfe", "8", "--alpha", "1"], "not both"),
-    (["gen", "x", "--method", "none", "--nfe", "8"], "do nothing with --method none"),
-    (["gen", "x", "--blend", "2"], "blend must be between 0 and 1"),
-    (["gen", "  "], "prompt is empty"),
-    (["gen", "x", "-o", "out.jpg"], "written as PNG"),
-    (["gen", "x", "--device", "cuda"], "no CUDA device"),
-    (["gen", "x", "--offload"], "--offload"),
-    (["gen", "x", "--compare", "--method", "none"], "drop --method none"),
+    (["gen", "x", *TINY, "--nfe", "8", "--alpha", "1"], "not both"),
+    (["gen", "x", *TINY, "--method", "none", "--nfe", "8"], "do nothing with --method none"),
+    (["gen", "x", *TINY, "--blend", "2"], "blend must be between 0 and 1"),
+    (["gen", "  ", *TINY], "prompt is empty"),
+    (["gen", "x", *TINY, "-o", "out.jpg"], "written as PNG"),
+    (["gen", "x", *TINY, "--device", "cuda"], "no CUDA device"),
+    (["gen", "x", *TINY, "--offload"], "--offload"),
+    (["gen", "x", *TINY, "--compare", "--method", "none"], "drop --method none"),
     (["ab", "x", "--model-path", "."], "no model_index.json"),
+    (["gen", "a purple dog", "-m", "shapes"], "Unknown word 'dog' in prompt 'a purple dog'. The shapes model knows only"),
+    (["gen", "a red circle on a navy background", "-m", "moving"], "Prompts read 'a <colour> <shape> moving"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     if "--device" in args and __import__("torch").cuda.is_available():
