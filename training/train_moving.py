@@ -259,7 +259,7 @@ def train_flow(a) -> None:
     t0, last_ck, last_sample, losses, n = time.time(), time.time(), time.time(), [], 0
     while step < a.steps:
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.lr, a.warmup)
+            g["lr"] = lr_at(step, a.lr, a.warmup, a.steps, a.decay)
         pick = torch.randint(len(data["z"]), (a.batch,), generator=gen)
         x0 = (data["z"][pick].float() - mean) / std
         idx = data["prompt_idx"][pick]
@@ -329,6 +329,8 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=None, help="clips per step (vae 4, dec 4, flow 32)")
     p.add_argument("--lr", type=float, default=None, help="vae 2e-3, dec 1e-3, flow 1e-3")
     p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--decay", type=int, default=None,
+                   help="flow: linear learning-rate decay to 10%% over the last N steps (flow 4000; 0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kl", type=float, default=1e-4, help="VAE: weight of the KL term (per pixel)")
     p.add_argument("--ema", type=float, default=0.999)
@@ -346,6 +348,8 @@ def main(argv=None) -> None:
     a.steps = a.steps or defaults[0]
     a.batch = a.batch or defaults[1]
     a.lr = a.lr or defaults[2]
+    if a.decay is None:
+        a.decay = 4000 if a.stage == "flow" else 0
     os.makedirs(a.ckpt_dir, exist_ok=True)
     log(f"args {vars(a)}")
     if a.stage == "flow":

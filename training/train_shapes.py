@@ -61,8 +61,14 @@ def save_grid(images: np.ndarray, path: str, cols: int = 8, scale: int = 2) -> N
     Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(path)
 
 
-def lr_at(step: int, base: float, warmup: int) -> float:
-    return base * min(1.0, (step + 1) / warmup)
+def lr_at(step: int, base: float, warmup: int, total: int = 0, decay: int = 0) -> float:
+    """Linear warm-up over ``warmup`` steps, constant, then (if ``decay``) linear down to 10 % over the
+    last ``decay`` of ``total`` steps. A function of the step only, so a resumed run equals an
+    uninterrupted one."""
+    lr = base * min(1.0, (step + 1) / warmup)
+    if decay and step > total - decay:
+        lr *= 1.0 - 0.9 * min(1.0, (step - (total - decay)) / decay)
+    return lr
 
 
 # ---------------------------------------------------------------------------------------------- AE
@@ -98,7 +104,7 @@ def train_ae(a) -> None:
 
     while step < a.steps:
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.lr, a.warmup)
+            g["lr"] = lr_at(step, a.lr, a.warmup, a.steps, a.decay)
         imgs, _ = shapes.render_batch(rng, a.batch)
         x = to_tensor(imgs)
         post = vae.encode(x).latent_dist
@@ -298,7 +304,7 @@ def train_flow(a) -> None:
     t0, last_ck, last_sample, losses = time.time(), time.time(), time.time(), []
     while step < a.steps:
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.lr, a.warmup)
+            g["lr"] = lr_at(step, a.lr, a.warmup, a.steps, a.decay)
         pick = torch.randint(len(data["z"]), (a.batch,), generator=gen)
         x0 = C.pack((data["z"][pick] - sh) * sf)
         idx = data["prompt_idx"][pick]
@@ -361,6 +367,8 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=None, help="ae 32, flow 32")
     p.add_argument("--lr", type=float, default=None, help="ae 2e-3, flow 1e-3")
     p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--decay", type=int, default=None,
+                   help="flow: linear learning-rate decay to 10%% over the last N steps (flow 10000; 0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kl", type=float, default=1e-4, help="AE: weight of the KL term (per pixel)")
     p.add_argument("--ema", type=float, default=0.999)
@@ -376,6 +384,8 @@ def main(argv=None) -> None:
     a.steps = a.steps or defaults[0]
     a.batch = a.batch or defaults[1]
     a.lr = a.lr or defaults[2]
+    if a.decay is None:
+        a.decay = 10000 if a.stage == "flow" else 0
     os.makedirs(a.ckpt_dir, exist_ok=True)
     log(f"args {vars(a)}")
     {"ae": train_ae, "dec": train_dec, "flow": train_flow}[a.stage](a)
