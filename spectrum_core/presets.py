@@ -29,9 +29,9 @@ from .config import SpectrumConfig
 PRESET_PACKAGE = "spectrum_presets"
 EMBEDDED_DIR = Path(__file__).parent / "embedded"
 
-# The model `spectrum gen` uses when --model is not given: small enough to run anywhere.
-# Switches to "shapes" once the embedded trained model lands.
-DEFAULT_MODEL = "tiny-flux"
+# The model `spectrum gen` uses when --model is not given: the embedded trained model, which ships with
+# the package and runs anywhere in about a second.
+DEFAULT_MODEL = "shapes"
 
 KINDS = ("image", "video")
 DTYPES = ("float32", "bfloat16", "float16")

@@ -23,6 +23,7 @@ RECORD_KEYS = {"model", "prompt", "seed", "steps", "method", "nfe", "real_steps"
                "transformer_seconds", "output"}
 COMPARE_KEYS = {"baseline_seconds", "speedup", "psnr", "ssim"}
 FAST = ["--steps", "8", "--nfe", "6"]
+PROMPT = "a red circle on a navy background"  # in the default (embedded) model's vocabulary
 TINY = ["-m", "tiny-flux"]  # explicit, so these tests do not change when the default model does
 
 
@@ -255,7 +256,7 @@ def test_missing_hub_weights_say_how_to_get_them(no_hub_weights):
 
 def test_unwritable_output_path():
     Path("blocker").write_text("a file where a folder should be")
-    result = run("gen", "x", "--out", "blocker/img.png")
+    result = run("gen", PROMPT, "--out", "blocker/img.png")
     assert result.exit_code == 2 and "blocker" in result.stderr and "not a folder" in result.stderr
 
 
@@ -266,11 +267,12 @@ def test_unwritable_output_path():
     ('{"prompt": "a", "size": "big"}\n', "size must be"),
     ('a\n{"prompt": "b", "nfe": 99}\n', ":2: --nfe 99 is not attainable"),
     ("{not json\n", "not valid JSON"),
+    (f"{PROMPT}\na purple dog\n", ":2: Unknown word 'dog'"),  # the default model's closed vocabulary
 ])
 def test_bad_prompt_files(tmp_path, content, message):
     path = tmp_path / "p.txt"
     path.write_text(content)
-    result = run("batch", str(path))
+    result = run("batch", str(path), *([] if "dog" in content else TINY))
     assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -288,7 +290,7 @@ def test_ctrl_c_leaves_no_partial_file(monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Image.Image, "save", interrupted_save)
-    result = run("gen", "x", "--method", "none", "--steps", "2", "--out", "img.png")
+    result = run("gen", PROMPT, "--method", "none", "--steps", "2", "--out", "img.png")
     assert result.exit_code == 130 and "Interrupted" in result.stderr
     assert list(Path(".").iterdir()) == []
 
@@ -300,11 +302,11 @@ def test_generation_failure_exits_1_and_debug_shows_traceback(monkeypatch):
         raise RuntimeError("CUDA error: device-side assert (simulated)")
 
     monkeypatch.setattr(Runner, "generate", broken)
-    result = run("gen", "x", "--method", "none", "--steps", "2")
+    result = run("gen", PROMPT, "--method", "none", "--steps", "2")
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().endswith("RuntimeError: CUDA error: device-side assert (simulated)")
     monkeypatch.setenv("SPECTRUM_DEBUG", "1")
-    debug = run("gen", "x", "--method", "none", "--steps", "2")
+    debug = run("gen", PROMPT, "--method", "none", "--steps", "2")
     assert debug.exit_code == 1 and "Traceback" in debug.stderr
 
 
@@ -313,7 +315,7 @@ def test_generation_failure_exits_1_and_debug_shows_traceback(monkeypatch):
 def test_installed_spectrum_command(tmp_path):
     exe = shutil.which("spectrum")
     assert exe, "the `spectrum` console script is not installed (pip install -e .)"
-    proc = subprocess.run([exe, "gen", "a red circle", *FAST, "--json"], capture_output=True, text=True,
+    proc = subprocess.run([exe, "gen", PROMPT, *FAST, "--json"], capture_output=True, text=True,
                           cwd=tmp_path, env={**os.environ, "SPECTRUM_CACHE": os.environ["SPECTRUM_CACHE"]},
                           timeout=240)
     assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,123 @@
+"""The embedded trained models draw what their prompts say, loaded the way a user's model is loaded.
+
+Each model is read from its pipeline folder inside the package (``spectrum_core/embedded/NAME``) with
+``from_pretrained`` through the same ``load_pipeline`` as every preset, and sampled with its preset's call
+(50 steps, the trained size; the video model with classifier-free guidance, i.e. separate cond and uncond
+transformer calls per step, as Wan). Pass/fail per output is the pixel-statistics criterion of
+``spectrum_core.shapes.check_image`` / ``spectrum_core.moving_shapes.check_clip``: background and shape
+colour are the nearest palette colours and within tolerance, the shape class follows from the fill ratio
+of its bounding box, and a clip's direction from its centroid's travel. The README states the same
+criteria and thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from spectrum_cli.main import app
+from spectrum_core import apply_spectrum, media, metrics, moving_shapes, shapes
+from spectrum_core.config import SpectrumConfig
+from spectrum_core.presets import load_preset
+from spectrum_core.runner import check_weights, load_pipeline
+
+# name -> (its world, prompts checked, minimum pass rates)
+MODELS = {
+    "shapes": (shapes, 24, {"background": 0.9, "colour": 0.9, "shape": 0.8}),
+}
+
+
+def _load(name: str):
+    preset = load_preset(name)
+    check_weights(preset)  # the folder ships in the package: no skip, a missing model fails here
+    pipe = load_pipeline(preset, "cpu", torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return preset, pipe
+
+
+def _sample(preset, pipe, prompts: list[str], seed: int = 0) -> np.ndarray:
+    kw = dict(preset.call, num_inference_steps=preset.steps, height=preset.height, width=preset.width,
+              guidance_scale=preset.guidance, output_type="np")
+    if preset.is_video:
+        kw["num_frames"] = preset.frames
+    out = pipe(prompts, generator=torch.Generator().manual_seed(seed), **kw)
+    return np.asarray(out.frames if preset.is_video else out.images, dtype=np.float32)
+
+
+def _check(world, output: np.ndarray, prompt: str) -> dict[str, bool]:
+    pixels = (np.clip(output, 0, 1) * 255).round().astype(np.uint8)
+    return world.check_clip(pixels, prompt) if world is moving_shapes else world.check_image(pixels, prompt)
+
+
+def _rates(checks: list[dict[str, bool]]) -> dict[str, float]:
+    return {k: float(np.mean([c[k] for c in checks])) for k in checks[0]}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def model(request):
+    name = request.param
+    world, n, thresholds = MODELS[name]
+    preset, pipe = _load(name)
+    prompts = world.eval_prompts(n)
+    return {"name": name, "world": world, "preset": preset, "pipe": pipe, "prompts": prompts,
+            "thresholds": thresholds, "outputs": _sample(preset, pipe, prompts)}
+
+
+def test_draws_what_the_prompt_says(model):
+    world, prompts = model["world"], model["prompts"]
+    assert len(set(prompts)) == len(prompts) >= 24
+    assert {world.parse_prompt(p)[1] for p in prompts} == set(shapes.SHAPES)
+    rates = _rates([_check(world, out, p) for out, p in zip(model["outputs"], prompts)])
+    for key, minimum in model["thresholds"].items():
+        assert rates[key] >= minimum, (key, rates)
+
+
+def test_output_depends_on_prompt_and_seed_not_on_the_batch(model):
+    """A prompt alone gives what it gave inside the batch (same seed, first position); another seed
+    gives another picture."""
+    alone = _sample(model["preset"], model["pipe"], model["prompts"][:1])
+    assert np.abs(alone[0] - model["outputs"][0]).max() < 1e-4
+    other = _sample(model["preset"], model["pipe"], model["prompts"][:1], seed=1)
+    assert np.abs(other[0] - alone[0]).mean() > 0.01
+
+
+def test_spectrum_keeps_the_prompt_and_beats_reuse_on_the_trained_model(model):
+    """On real trajectories: at 10 of 50 real passes (per branch), Spectrum's output still shows its
+    prompt, and it is closer to the 50-step output than reusing the last features is."""
+    preset, pipe, world = model["preset"], model["pipe"], model["world"]
+    prompts, full = model["prompts"][:8], model["outputs"][:8]
+    psnr = {}
+    for method, cfg in {"spectrum": SpectrumConfig(forecaster="chebyshev", nfe=10, blend=0.5),
+                        "reuse": SpectrumConfig(forecaster="reuse", nfe=10)}.items():
+        with apply_spectrum(pipe, cfg) as handle:
+            fast = _sample(preset, pipe, prompts)
+            assert handle.stats.nfe == 10
+            branches = handle.stats.nfe_by_branch
+            assert list(branches.values()) == [10] * (2 if preset.guidance > 1 else 1), branches
+        psnr[method] = float(np.mean([metrics.psnr(f, r) for f, r in zip(fast, full)]))
+        if method == "spectrum":
+            rates = _rates([_check(world, out, p) for out, p in zip(fast, prompts)])
+            assert min(rates.values()) >= 0.75, rates
+    assert psnr["spectrum"] > psnr["reuse"], psnr
+
+
+def test_cli_default_run_writes_what_the_prompt_says(model, tmp_path, monkeypatch):
+    """`spectrum gen PROMPT -m NAME`: a PNG or an MP4 (read back from disk) that passes its check."""
+    monkeypatch.chdir(tmp_path)
+    prompt = model["prompts"][0]
+    result = CliRunner().invoke(app, ["gen", prompt, "-m", model["name"], "--seed", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    rec = json.loads(result.stdout)
+    assert rec["model"] == model["name"] and rec["nfe"] == 14 and rec["steps"] == 50
+    path = rec["output"]
+    if model["preset"].is_video:
+        pixels = media.read_mp4(path)
+        assert pixels.shape[0] == model["preset"].frames
+    else:
+        pixels = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(path).convert("RGB"))
+    check = _check(model["world"], pixels.astype(np.float32) / 255.0, prompt)
+    assert all(check.values()), check
