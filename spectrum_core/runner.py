@@ -209,9 +209,14 @@ def check_weights(preset: Preset) -> None:
     if kind in ("embedded", "path"):
         folder = preset.local_dir()
         if not (folder / "model_index.json").is_file():
-            what = "The embedded model" if kind == "embedded" else "The model folder"
+            if kind == "embedded":
+                raise WeightsMissing(
+                    f"The embedded model '{preset.name}' is not in this installation ({folder} has no "
+                    "model_index.json): train and export it with the commands in training/README.md, or pick "
+                    "another --model (see `spectrum presets`)."
+                )
             raise WeightsMissing(
-                f"{what} '{folder}' for '{preset.name}' has no model_index.json; "
+                f"The model folder '{folder}' for '{preset.name}' has no model_index.json; "
                 "point --model-path at a diffusers folder, or pick another --model (see `spectrum presets`)."
             )
         return

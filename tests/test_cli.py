@@ -384,3 +384,12 @@ def test_uniform_schedule_force_last_and_taylor_order_flags():
     assert rec["real_steps"] == [0, 1, 2, 6, 10, 14, 18, 19]
     assert rec["spectrum"]["taylor_order"] == 2 and rec["spectrum"]["force_last"] is True
     assert rec["output"].endswith("taylor-int4.png")
+
+
+def test_missing_embedded_model_says_how_to_build_it(tmp_path):
+    preset = tmp_path / "later.toml"
+    preset.write_text('description = "x"\nsource = "embedded:not-built"\npipeline = "FluxPipeline"\nfamily = "flux"\n')
+    result = run("gen", "x", "--preset-file", str(preset))
+    assert result.exit_code == 2
+    assert "is not in this installation" in result.stderr and "training/README.md" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

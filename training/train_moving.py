@@ -325,12 +325,12 @@ def sample_and_score(vae, transformer, path: str, step: int, steps: int = 50, n:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stage", choices=["vae", "dec", "flow"], required=True)
-    p.add_argument("--steps", type=int, default=None, help="total steps of the stage (vae 1500, dec 600, flow 12000)")
+    p.add_argument("--steps", type=int, default=None, help="total steps of the stage (vae 1500, dec 600, flow 24000)")
     p.add_argument("--batch", type=int, default=None, help="clips per step (vae 4, dec 4, flow 32)")
     p.add_argument("--lr", type=float, default=None, help="vae 2e-3, dec 1e-3, flow 1e-3")
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--decay", type=int, default=None,
-                   help="flow: linear learning-rate decay to 10%% over the last N steps (flow 4000; 0: none)")
+                   help="flow: linear learning-rate decay to 10%% over the last N steps (flow 6000; 0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kl", type=float, default=1e-4, help="VAE: weight of the KL term (per pixel)")
     p.add_argument("--ema", type=float, default=0.999)
@@ -344,12 +344,12 @@ def main(argv=None) -> None:
     p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this long")
     p.add_argument("--log-every", type=int, default=25)
     a = p.parse_args(argv)
-    defaults = {"vae": (1500, 4, 2e-3), "dec": (600, 4, 1e-3), "flow": (12000, 32, 1e-3)}[a.stage]
+    defaults = {"vae": (1500, 4, 2e-3), "dec": (600, 4, 1e-3), "flow": (24000, 32, 1e-3)}[a.stage]
     a.steps = a.steps or defaults[0]
     a.batch = a.batch or defaults[1]
     a.lr = a.lr or defaults[2]
     if a.decay is None:
-        a.decay = 4000 if a.stage == "flow" else 0
+        a.decay = 6000 if a.stage == "flow" else 0
     os.makedirs(a.ckpt_dir, exist_ok=True)
     log(f"args {vars(a)}")
     if a.stage == "flow":
