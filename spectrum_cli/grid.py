@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from .errors import UsageError, cli_errors
-from .options import (AlphaOpt, DeviceOpt, Device, DtypeOpt, Dtype, GuidanceOpt, HeightOpt, FramesOpt, JsonOpt,
+from .options import (AlphaOpt, DeviceOpt, Device, DtypeOpt, Dtype, GuidanceOpt, ThreadsOpt, HeightOpt, FramesOpt, JsonOpt,
                       ModelOpt, ModelPathOpt, NfeOpt, OverwriteOpt, PresetFileOpt, SeedOpt, StepsOpt, WidthOpt)
 from .render import err
 
@@ -41,6 +41,7 @@ def grid(
     cell: CellOpt = 128,
     device: DeviceOpt = Device.auto,
     dtype: DtypeOpt = Dtype.auto,
+    threads: ThreadsOpt = None,
     out: GridOutOpt = None,
     overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
@@ -65,7 +66,7 @@ def grid(
         bad = [m for m in chosen if m not in GRID_METHODS]
         if bad or not chosen:
             raise UsageError(f"--methods {methods!r}: choose from {', '.join(GRID_METHODS)} (comma-separated).")
-        choice = ModelChoice(model, preset_file, model_path, device.value, dtype.value, False)
+        choice = ModelChoice(model, preset_file, model_path, device.value, dtype.value, False, threads)
         preset = choice.preset()
         if preset.is_video is False and frames is not None:
             raise UsageError(f"--frames is for video models; {preset.name} makes images.")

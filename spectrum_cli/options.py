@@ -51,6 +51,9 @@ ModelPathOpt = Annotated[Optional[Path], typer.Option(
     "defaults; alone: the defaults of its pipeline family).", file_okay=False, rich_help_panel=_MODEL)]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="auto = cuda > mps > cpu.", rich_help_panel=_MODEL)]
 DtypeOpt = Annotated[Dtype, typer.Option("--dtype", help="auto = the preset's dtype.", rich_help_panel=_MODEL)]
+ThreadsOpt = Annotated[Optional[int], typer.Option(
+    "--threads", help="CPU threads for torch (on --device cpu). [default: the preset's cpu_threads, else torch's]",
+    min=1, show_default=False, rich_help_panel=_MODEL)]
 OffloadOpt = Annotated[bool, typer.Option(
     "--offload", help="Model CPU offload: keep weights on the CPU, move each component to the GPU when "
     "it runs (big models on small GPUs).", rich_help_panel=_MODEL)]

@@ -106,6 +106,7 @@ class Preset:
     frame_step: int = 4              # video: frames must be frame_step*k + 1
     vae_dtype: str | None = None     # e.g. Wan's VAE in float32 while the transformer runs in bf16
     vae_tiling: bool = False         # video: decode in tiles to bound memory
+    cpu_threads: int | None = None   # torch threads on the CPU (the CLI applies it); None = torch's default
     prompt_grammar: str | None = None  # a closed-vocabulary model's grammar (PROMPT_GRAMMARS): prompts are checked
     call: Mapping[str, Any] = field(default_factory=dict)       # extra pipeline call kwargs
     scheduler: Mapping[str, Any] = field(default_factory=dict)  # {"class": ..., **config overrides}
@@ -131,6 +132,8 @@ class Preset:
             raise PresetError(f"{where}: a video preset needs `frames` and `fps`.")
         if self.kind == "image" and self.frames is not None:
             raise PresetError(f"{where}: an image preset cannot set `frames`.")
+        if self.cpu_threads is not None and self.cpu_threads < 1:
+            raise PresetError(f"{where}: cpu_threads must be a positive integer.")
         for key in ("steps", "height", "width", "size_multiple", "frame_step"):
             if getattr(self, key) < 1:
                 raise PresetError(f"{where}: {key} must be a positive integer.")

@@ -393,3 +393,19 @@ def test_missing_embedded_model_says_how_to_build_it(tmp_path):
     assert result.exit_code == 2
     assert "is not in this installation" in result.stderr and "training/README.md" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cpu_threads_from_the_preset_or_the_flag():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert run("gen", PROMPT, "--method", "none", "--steps", "2").exit_code == 0
+        assert torch.get_num_threads() == 1  # shapes' preset: cpu_threads = 1
+        assert run("gen", PROMPT, "--method", "none", "--steps", "2", "--threads", "2").exit_code == 0
+        assert torch.get_num_threads() == 2
+        bad = run("gen", PROMPT, "--threads", "0")
+        assert bad.exit_code == 2 and "--threads" in bad.output
+    finally:
+        torch.set_num_threads(before)

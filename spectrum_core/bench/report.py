@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 # --- checks ---------------------------------------------------------------------------------------------
 
 
@@ -87,6 +89,31 @@ def fidelity_table(model: dict[str, Any], budget: int) -> str:
     return "\n".join(lines)
 
 
+PAIRED_REFERENCE = "spectrum w=0.5"
+
+
+def paired_table(model: dict[str, Any], budget: int, reference: str = PAIRED_REFERENCE) -> str:
+    """Each method against ``reference`` sample by sample (same prompt and seed): the mean PSNR difference
+    with its standard error, and on how many samples the reference is closer to the 50-step output. The
+    spread between prompts is large, so this says more than comparing two means ± std."""
+    rows = {r["method"]: r for r in model["rows"] if r["budget"] == budget}
+    if reference not in rows:
+        return ""
+    ref = np.asarray(rows[reference]["per_sample"]["psnr"], dtype=float)
+    lines = [f"| {reference} against | PSNR difference (dB), mean ± s.e. | {reference} closer on |", "|---|---|---|"]
+    for name, r in rows.items():
+        other = np.asarray(r["per_sample"]["psnr"], dtype=float)
+        if name == reference or other.shape != ref.shape:
+            continue
+        diff = ref - other
+        diff = diff[np.isfinite(diff)]
+        if len(diff) < 2:
+            continue
+        se = float(np.std(diff, ddof=1) / np.sqrt(len(diff)))
+        lines.append(f"| {name} | {float(np.mean(diff)):+.2f} ± {se:.2f} | {int((diff > 0).sum())} of {len(diff)} |")
+    return "\n".join(lines)
+
+
 def speed_table(speed: dict[str, Any]) -> str:
     lines = ["| Method | Real passes | Seconds (median) | Speedup (median of rounds) | Amdahl limit | "
              "Measured / limit | Speedup per round |",
@@ -148,6 +175,9 @@ def markdown(results: dict[str, Any]) -> str:
                   "show the mean (range) of real passes they made.", ""]
         for budget in sorted({r["budget"] for r in model["rows"]}, reverse=True):
             parts += [f"### {budget} of 50 real passes", "", fidelity_table(model, budget), ""]
+            paired = paired_table(model, budget)
+            if paired:
+                parts += ["Paired by sample:", "", paired, ""]
         tuned = [f"{r['method']} @{r['budget']}: " + ", ".join(
                      f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["settings"].items())
                  for r in model["rows"] if r["group"] == "diffusers"]
