@@ -102,6 +102,7 @@ class Preset:
     frames: int | None = None        # video only
     fps: int | None = None           # video only
     guidance: float | None = None    # None = the pipeline's own default
+    guidance_kwarg: str = "guidance_scale"  # the call argument `guidance` sets (FLUX true CFG: "true_cfg_scale")
     size_multiple: int = 16          # height and width must be multiples of this
     frame_step: int = 4              # video: frames must be frame_step*k + 1
     vae_dtype: str | None = None     # e.g. Wan's VAE in float32 while the transformer runs in bf16

@@ -403,7 +403,7 @@ class Runner:
         kwargs.update(prompt=job.prompt, num_inference_steps=steps or job.steps, height=job.height,
                       width=job.width, generator=generator)
         if job.guidance is not None:
-            kwargs["guidance_scale"] = job.guidance
+            kwargs[self.preset.guidance_kwarg] = job.guidance
         if self.preset.is_video:
             kwargs.update(num_frames=job.frames, output_type="np")
         else:

@@ -344,7 +344,25 @@ PIPELINE_CALL_DEFAULTS = {
     "max_sequence_length": 8,
     "num_inference_steps": 50,
     "guidance_scale": 1.0,
+    "true_cfg_scale": 2.0,
+    "negative_prompt": "",
 }
-"""Arguments the shipped FluxPipeline must be called with. FluxPipeline's own defaults are 1024 px and
-512 T5 tokens; the model was trained at 64 px with the T5 prompt padded to 8 tokens (7 words + end) (the random T5
-encoder sees the padding, so its output depends on that length)."""
+"""Arguments the shipped FluxPipeline is called with. FluxPipeline's own defaults are 1024 px and 512 T5
+tokens; the model was trained at 64 px with the T5 prompt padded to 8 tokens (7 words + end) (the random
+T5 encoder sees the padding, so its output depends on that length). ``guidance_scale`` is FLUX's embedded
+guidance, which this model does not have; ``true_cfg_scale`` 2 with the empty negative prompt is
+classifier-free guidance with separate cond and uncond transformer calls per step (the model saw the empty
+prompt in 10 % of its training samples). On all 117 prompts (``training/check_shapes.py --n 117``, seeds
+0-2) it lifts the pass rates (background / colour / shape) from 1.00 / 0.91-0.93 / 0.81-0.82 without
+guidance to 1.00 / 0.98-1.00 / 0.93-0.96. A stronger scale (3: about 1.00 / 1.00 / 0.98) amplifies
+forecast errors too much at 10 of 50 real passes (colour 0.54 with Spectrum on the 24 eval prompts)."""
+
+
+def call_kwargs(batch: int | None = None, **overrides) -> dict:
+    """``PIPELINE_CALL_DEFAULTS`` for a call with ``batch`` prompts (FluxPipeline needs one negative prompt
+    per prompt in a batch), updated with ``overrides``."""
+    kw = dict(PIPELINE_CALL_DEFAULTS)
+    if batch is not None:
+        kw["negative_prompt"] = [kw["negative_prompt"]] * batch
+    kw.update(overrides)
+    return kw

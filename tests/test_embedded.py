@@ -39,9 +39,16 @@ def _load(name: str):
     return preset, pipe
 
 
+def _cfg(preset) -> bool:
+    return preset.guidance is not None and preset.guidance > 1
+
+
 def _sample(preset, pipe, prompts: list[str], seed: int = 0) -> np.ndarray:
     kw = dict(preset.call, num_inference_steps=preset.steps, height=preset.height, width=preset.width,
-              guidance_scale=preset.guidance, output_type="np")
+              output_type="np")
+    kw[preset.guidance_kwarg] = preset.guidance
+    if isinstance(kw.get("negative_prompt"), str):
+        kw["negative_prompt"] = [kw["negative_prompt"]] * len(prompts)  # one per prompt in a batch
     if preset.is_video:
         kw["num_frames"] = preset.frames
     out = pipe(prompts, generator=torch.Generator().manual_seed(seed), **kw)
@@ -85,24 +92,33 @@ def test_output_depends_on_prompt_and_seed_not_on_the_batch(model):
     assert np.abs(other[0] - alone[0]).mean() > 0.01
 
 
-def test_spectrum_keeps_the_prompt_and_beats_reuse_on_the_trained_model(model):
-    """On real trajectories: at 10 of 50 real passes (per branch), Spectrum's output still shows its
-    prompt, and it is closer to the 50-step output than reusing the last features is."""
+def _psnr_and_rates(model, cfg: SpectrumConfig, n: int = 8):
     preset, pipe, world = model["preset"], model["pipe"], model["world"]
-    prompts, full = model["prompts"][:8], model["outputs"][:8]
-    psnr = {}
-    for method, cfg in {"spectrum": SpectrumConfig(forecaster="chebyshev", nfe=10, blend=0.5),
-                        "reuse": SpectrumConfig(forecaster="reuse", nfe=10)}.items():
-        with apply_spectrum(pipe, cfg) as handle:
-            fast = _sample(preset, pipe, prompts)
-            assert handle.stats.nfe == 10
-            branches = handle.stats.nfe_by_branch
-            assert list(branches.values()) == [10] * (2 if preset.guidance > 1 else 1), branches
-        psnr[method] = float(np.mean([metrics.psnr(f, r) for f, r in zip(fast, full)]))
-        if method == "spectrum":
-            rates = _rates([_check(world, out, p) for out, p in zip(fast, prompts)])
-            assert min(rates.values()) >= 0.75, rates
-    assert psnr["spectrum"] > psnr["reuse"], psnr
+    prompts, full = model["prompts"][:n], model["outputs"][:n]
+    with apply_spectrum(pipe, cfg) as handle:
+        fast = _sample(preset, pipe, prompts)
+        branches = handle.stats.nfe_by_branch
+    assert list(branches.values()) == [cfg.nfe] * (2 if _cfg(preset) else 1), branches  # cond, uncond
+    psnr = float(np.mean([metrics.psnr(f, r) for f, r in zip(fast, full)]))
+    return psnr, _rates([_check(world, out, p) for out, p in zip(fast, prompts)])
+
+
+def test_spectrum_keeps_the_prompt_and_beats_reuse_on_the_trained_model(model):
+    """On real trajectories, at the default 14 of 50 real passes (per branch): Spectrum's output still
+    shows its prompt, and it is closer to the 50-step output than reusing the last features is."""
+    spectrum, rates = _psnr_and_rates(model, SpectrumConfig(forecaster="chebyshev", nfe=14, blend=0.5))
+    reuse, _ = _psnr_and_rates(model, SpectrumConfig(forecaster="reuse", nfe=14))
+    assert min(rates.values()) >= 0.85, rates
+    assert spectrum > reuse + 1.0, (spectrum, reuse)
+
+
+def test_blending_in_linear_extrapolation_helps_on_the_trained_model(model):
+    """The reference scripts' w=0.5 beats the paper's pure Chebyshev predictor (w=1) at both budgets, as
+    BENCHMARKS.md measures on 16 samples (every one of them)."""
+    for nfe in (14, 10):
+        blended, _ = _psnr_and_rates(model, SpectrumConfig(forecaster="chebyshev", nfe=nfe, blend=0.5))
+        pure, _ = _psnr_and_rates(model, SpectrumConfig(forecaster="chebyshev", nfe=nfe, blend=1.0))
+        assert blended > pure + 1.0, (nfe, blended, pure)
 
 
 def test_cli_default_run_writes_what_the_prompt_says(model, tmp_path, monkeypatch):

@@ -140,7 +140,9 @@ def test_embedded_presets_match_the_models_call(name):
     defaults = {"shapes": shapes, "moving": moving_shapes}[name].PIPELINE_CALL_DEFAULTS
     preset = load_preset(name)
     got = {"height": preset.height, "width": preset.width, "num_inference_steps": preset.steps,
-           "guidance_scale": preset.guidance, **preset.call}
+           preset.guidance_kwarg: preset.guidance, **preset.call}
     if preset.is_video:
         got["num_frames"] = preset.frames
-    assert got == defaults
+    assert got == {k: v for k, v in defaults.items() if k in got}
+    missing = set(defaults) - set(got)  # only FLUX's embedded guidance, which the shapes model does not have
+    assert missing <= {"guidance_scale"} and all(defaults[k] <= 1.0 for k in missing)

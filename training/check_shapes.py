@@ -42,7 +42,7 @@ def main(argv=None) -> dict:
     pipe = FluxPipeline.from_pretrained(a.path)
     pipe.set_progress_bar_config(disable=True)
     prompts = shapes.eval_prompts(a.n)
-    kw = dict(shapes.PIPELINE_CALL_DEFAULTS, num_inference_steps=a.steps)
+    kw = shapes.call_kwargs(len(prompts), num_inference_steps=a.steps)
 
     e, pooled, _ = pipe.encode_prompt(prompts[:4], None, max_sequence_length=kw["max_sequence_length"])
     e2, pooled2 = C.encode_prompts(prompts[:4])

@@ -350,7 +350,7 @@ def sample_and_score(vae, transformer, path: str, step: int, steps: int = 50) ->
     pipe = C.build_pipeline(vae, transformer)
     pipe.set_progress_bar_config(disable=True)
     prompts = shapes.eval_prompts(24)
-    kw = dict(shapes.PIPELINE_CALL_DEFAULTS, num_inference_steps=steps)
+    kw = shapes.call_kwargs(len(prompts), num_inference_steps=steps)
     out = pipe(prompts, generator=torch.Generator().manual_seed(0), output_type="np", **kw).images
     imgs = (out * 255).round().astype(np.uint8)
     save_grid(imgs, path)
