@@ -107,6 +107,7 @@ class Preset:
     frame_step: int = 4              # video: frames must be frame_step*k + 1
     vae_dtype: str | None = None     # e.g. Wan's VAE in float32 while the transformer runs in bf16
     vae_tiling: bool = False         # video: decode in tiles to bound memory
+    fixed_size: bool = False         # trained at one size (and length) only: other sizes are refused
     cpu_threads: int | None = None   # torch threads on the CPU (the CLI applies it); None = torch's default
     prompt_grammar: str | None = None  # a closed-vocabulary model's grammar (PROMPT_GRAMMARS): prompts are checked
     call: Mapping[str, Any] = field(default_factory=dict)       # extra pipeline call kwargs

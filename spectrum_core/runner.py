@@ -136,6 +136,9 @@ def build_job(
             lower, upper = max(m, value // m * m), (value // m + 1) * m
             hint = f"try {lower} or {upper}" if lower != upper and value > m else f"try {upper}"
             raise RequestError(f"{flag} {value} is not a positive multiple of {m}, which {preset.name} needs; {hint}.")
+    if preset.fixed_size and (height, width) != (preset.height, preset.width):
+        raise RequestError(f"{preset.name} was trained at {preset.width}x{preset.height} only and draws nothing "
+                           f"useful at {width}x{height}; drop --height/--width.")
 
     if not preset.is_video:
         if frames is not None or fps is not None:
@@ -149,6 +152,8 @@ def build_job(
             raise RequestError(f"--frames {frames} does not fit {preset.name}, which needs {k}k+1 frames; try {lower} or {upper}.")
         if fps < 1:
             raise RequestError(f"--fps must be at least 1, got {fps}.")
+        if preset.fixed_size and frames != preset.frames:
+            raise RequestError(f"{preset.name} was trained on {preset.frames}-frame clips only; drop --frames.")
 
     config = None
     if method != "none":

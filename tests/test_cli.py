@@ -234,6 +234,8 @@ def no_hub_weights(tmp_path, monkeypatch):
     (["gen", "x", *TINY, "--offload"], "--offload"),
     (["gen", "x", *TINY, "--compare", "--method", "none"], "drop --method none"),
     (["ab", "x", "--model-path", "."], "no model_index.json"),
+    (["gen", PROMPT, "--height", "128"], "trained at 64x64 only"),
+    (["gen", "a red circle moving left on a navy background", "-m", "moving", "--frames", "13"], "9-frame clips only"),
     (["gen", "a purple dog", "-m", "shapes"], "Unknown word 'dog' in prompt 'a purple dog'. The shapes model knows only"),
     (["gen", "a red circle on a navy background", "-m", "moving"], "Prompts read 'a <colour> <shape> moving"),
 ])
