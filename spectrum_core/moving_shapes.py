@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spectrum_core import shapes
-from spectrum_core.shapes import ARTICLES, BACKGROUNDS, COLOURS, IMAGE_SIZE, MARGIN, SHAPES, SYNONYMS
+from spectrum_core.shapes import ARTICLES, BACKGROUNDS, COLOURS, IMAGE_SIZE, MARGIN, SHAPES
 
 NUM_FRAMES = 9
 """Frames per clip (4k + 1 for Wan's causal 4x temporal compression: 9 frames -> 3 latent frames)."""
@@ -99,23 +99,10 @@ def parse_prompt(prompt: str) -> tuple[str, str, str, str]:
     prompt is not a valid request (it is only the negative prompt of classifier-free guidance).
     """
     words = shapes.prompt_words(prompt, "moving-shapes", vocabulary(), _vocab_message())
-    ok = (
-        len(words) == 9
-        and words[0] in ARTICLES
-        and words[1] in COLOURS
-        and words[2] in SHAPES
-        and words[3] == "moving"
-        and words[4] in DIRECTIONS
-        and words[5] == "on"
-        and words[6] in ARTICLES
-        and words[7] in BACKGROUNDS
-        and words[8] == "background"
-    )
-    if not ok:
-        raise ValueError(f"Prompt '{prompt}' does not follow the grammar. {_vocab_message()}")
-    colour, shape, direction, background = words[1], words[2], words[4], words[7]
-    if colour == background:
-        raise ValueError(f"A {colour} shape on a {background} background would be invisible; pick another colour.")
+    _, colour, shape, _, direction, _, _, background, _ = shapes.match_grammar(
+        prompt, words, (ARTICLES, COLOURS, SHAPES, "moving", DIRECTIONS, "on", ARTICLES, BACKGROUNDS, "background"),
+        _vocab_message())
+    shapes.check_visible(colour, background)
     return colour, shape, direction, background
 
 

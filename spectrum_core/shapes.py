@@ -144,22 +144,26 @@ def parse_prompt(prompt: str) -> tuple[str, str, str]:
     the negative prompt of classifier-free guidance).
     """
     words = prompt_words(prompt, "shapes", vocabulary(), _vocab_message())
-    ok = (
-        len(words) == 7
-        and words[0] in ARTICLES
-        and words[1] in COLOURS
-        and words[2] in SHAPES
-        and words[3] == "on"
-        and words[4] in ARTICLES
-        and words[5] in BACKGROUNDS
-        and words[6] == "background"
-    )
-    if not ok:
-        raise ValueError(f"Prompt '{prompt}' does not follow the grammar. {_vocab_message()}")
-    colour, shape, background = words[1], words[2], words[5]
+    _, colour, shape, _, _, background, _ = match_grammar(
+        prompt, words, (ARTICLES, COLOURS, SHAPES, "on", ARTICLES, BACKGROUNDS, "background"), _vocab_message())
+    check_visible(colour, background)
+    return colour, shape, background
+
+
+def match_grammar(prompt: str, words: list[str], pattern: tuple, message: str) -> list[str]:
+    """``words`` if they fill ``pattern`` (a literal word, or a collection of allowed words, per slot),
+    else a ValueError with the grammar in ``message``."""
+    fits = len(words) == len(pattern) and all(
+        w == slot if isinstance(slot, str) else w in slot for w, slot in zip(words, pattern))
+    if not fits:
+        raise ValueError(f"Prompt '{prompt}' does not follow the grammar. {message}")
+    return words
+
+
+def check_visible(colour: str, background: str) -> None:
+    """A white shape on a white background is refused: it would be invisible."""
     if colour == background:
         raise ValueError(f"A {colour} shape on a {background} background would be invisible; pick another colour.")
-    return colour, shape, background
 
 
 def all_combinations() -> list[tuple[str, str, str]]:
