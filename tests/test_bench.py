@@ -89,3 +89,18 @@ def test_cli_rejects_an_unknown_model_before_any_work(tmp_path):
     assert result.exit_code == 2
     assert "Unknown benchmark model 'tiny-nope'" in result.output
     assert not (tmp_path / "results.json").exists()
+
+
+def test_paired_table_compares_sample_by_sample():
+    from spectrum_core.bench.report import paired_table
+
+    ref = [30.0, 40.0, 35.0, 50.0]
+    rows = [{"method": "spectrum w=0.5", "budget": 10, "per_sample": {"psnr": ref}},
+            {"method": "always 1 dB worse", "budget": 10, "per_sample": {"psnr": [x - 1 for x in ref]}},
+            {"method": "better twice", "budget": 10, "per_sample": {"psnr": [31.0, 39.0, 36.0, 49.0]}},
+            {"method": "other budget", "budget": 14, "per_sample": {"psnr": ref}}]
+    table = paired_table({"rows": rows}, 10)
+    assert "| always 1 dB worse | +1.00 ± 0.00 | 4 of 4 |" in table
+    assert "| better twice | +0.00 ± 0.58 | 2 of 4 |" in table  # means equal; the s.e. shows the spread
+    assert "other budget" not in table and table.count("\n") == 3
+    assert paired_table({"rows": rows[1:]}, 10) == ""  # no reference row: no table
