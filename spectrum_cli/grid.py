@@ -59,7 +59,7 @@ def grid(
     from spectrum_core import media
     from spectrum_core.grid import GRID_METHODS, method_grid
 
-    from .main import ModelChoice, _load
+    from .main import ModelChoice, _load, check_output_path
 
     with cli_errors():
         chosen = [m.strip() for m in methods.split(",") if m.strip()]
@@ -68,8 +68,6 @@ def grid(
             raise UsageError(f"--methods {methods!r}: choose from {', '.join(GRID_METHODS)} (comma-separated).")
         choice = ModelChoice(model, preset_file, model_path, device.value, dtype.value, False, threads)
         preset = choice.preset()
-        if preset.is_video is False and frames is not None:
-            raise UsageError(f"--frames is for video models; {preset.name} makes images.")
         knobs = {k: v for k, v in dict(nfe=nfe, alpha=alpha, steps=steps, height=height, width=width,
                                         frames=frames, guidance=guidance).items() if v is not None}
         from spectrum_core.runner import build_job
@@ -82,12 +80,7 @@ def grid(
             out = Path("outputs") / f"grid_{preset.name}_{budget}.png"
         if out.suffix.lower() != ".png":
             raise UsageError(f"--out {out}: the grid is a PNG; use a name ending in .png.")
-        if out.exists() and not overwrite:
-            raise UsageError(f"'{out}' already exists; pass --overwrite to replace it, or choose another --out.")
-        try:
-            media.check_writable_dir(out.parent)
-        except OSError as exc:
-            raise UsageError(f"Output path '{out}': {exc}") from None
+        check_output_path(out, overwrite)
         runner = choice.runner(preset)
         _load(runner)
         total = len(prompts) * (len(chosen) + 1)

@@ -169,9 +169,8 @@ def plan_outputs(preset: Preset, job: Any, out: str | None, compare: bool, overw
                 raise UsageError(f"--out {out}: {kind}; use a name ending in {ext}.")
             out = out.with_suffix(ext)
         outputs = _with_companions(out, compare)
-        taken = [p for p in outputs.paths() if p.exists()]
-        if taken and not overwrite:
-            raise UsageError(f"'{taken[0]}' already exists; pass --overwrite to replace it, or choose another --out.")
+        for path in outputs.paths():
+            check_output_path(path, overwrite, folder=False)
     else:
         folder = Path(out) if out is not None else DEFAULT_OUT_DIR
         stem = media.default_stem(preset.name, job.prompt, job.seed, job.signature)
@@ -182,11 +181,20 @@ def plan_outputs(preset: Preset, job: Any, out: str | None, compare: bool, overw
             if overwrite or not any(p.exists() for p in outputs.paths()):
                 break
             n += 1
-    try:
-        media.check_writable_dir(outputs.main.parent)
-    except OSError as exc:
-        raise UsageError(f"Output path '{outputs.main}': {exc}") from None
+    check_output_path(outputs.main, overwrite=True)
     return outputs
+
+
+def check_output_path(path: Path, overwrite: bool, folder: bool = True) -> None:
+    """UsageError unless `path` may be written: an existing file needs --overwrite, and (with `folder`)
+    its folder must be writable."""
+    if path.exists() and not overwrite:
+        raise UsageError(f"'{path}' already exists; pass --overwrite to replace it, or choose another --out.")
+    if folder:
+        try:
+            media.check_writable_dir(path.parent)
+        except OSError as exc:
+            raise UsageError(f"Output path '{path}': {exc}") from None
 
 
 def _settings(preset: Preset, result: Any) -> dict[str, Any]:
