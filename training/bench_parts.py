@@ -1,5 +1,5 @@
 """Timing of candidate components on 1 CPU thread (used to choose the recipe; see README)."""
-import time, torch, sys
+import time, torch
 torch.set_num_threads(1)
 from diffusers import AutoencoderKL, FluxTransformer2DModel
 

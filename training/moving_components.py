@@ -34,7 +34,7 @@ TEXT_SEED = 4321
 
 Z_DIM = 8
 VAE_CONFIG = dict(
-    base_dim=8,
+    base_dim=16,  # at 8 the encoder lost shape colours (per-pixel RMS norms over 8 channels; see README)
     z_dim=Z_DIM,
     dim_mult=[1, 2, 4],  # 3 levels: 2 spatial downsamplings -> 4x
     num_res_blocks=1,
