@@ -11,10 +11,7 @@ text encoders are rebuilt from their fixed seed. Writes ``spectrum_shapes.json``
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import shutil
 import sys
 
 import torch
@@ -22,6 +19,7 @@ import torch
 torch.set_num_threads(1)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_components as C  # noqa: E402
+from common import export_main, save_pipeline  # noqa: E402
 import train_shapes as T  # noqa: E402
 from shapes_components import shapes  # noqa: E402
 
@@ -35,9 +33,6 @@ def export(ckpt_dir: str, out: str, use_ema: bool = True) -> str:
     transformer = C.build_transformer()
     transformer.load_state_dict(ck["ema" if use_ema else "model"])
     pipe = C.build_pipeline(vae, transformer.eval())
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    pipe.save_pretrained(out, safe_serialization=True)
     meta = {
         "call_defaults": shapes.PIPELINE_CALL_DEFAULTS,
         "grammar": shapes.GRAMMAR,
@@ -47,20 +42,11 @@ def export(ckpt_dir: str, out: str, use_ema: bool = True) -> str:
         "flow_step": ck["step"],
         "weights": "ema" if use_ema else "model",
     }
-    with open(os.path.join(out, "spectrum_shapes.json"), "w") as f:
-        json.dump(meta, f, indent=2)
-    return out
+    return save_pipeline(pipe, out, "spectrum_shapes.json", meta)
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt-dir", default=os.path.join(HERE, "checkpoints"))
-    p.add_argument("--out", default=DEFAULT_OUT)
-    p.add_argument("--no-ema", action="store_true", help="export the raw weights instead of the EMA")
-    a = p.parse_args(argv)
-    out = export(a.ckpt_dir, os.path.abspath(a.out), use_ema=not a.no_ema)
-    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
-    print(f"exported to {out} ({size / 1e6:.1f} MB)")
+    export_main(__doc__, export, os.path.join(HERE, "checkpoints"), DEFAULT_OUT, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ section of training/README.md for the recipe and the measured costs.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import json
@@ -28,7 +27,8 @@ torch.set_num_threads(1)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import moving_components as C  # noqa: E402
 from moving_components import moving_shapes as M  # noqa: E402
-from train_shapes import atomic_save, log, lr_at, save_grid  # noqa: E402  (the image script's helpers)
+from common import atomic_save, log, lr_at, parse_training_args, training_parser  # noqa: E402
+from train_shapes import save_grid  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CKPT = os.path.join(HERE, "checkpoints", "video")
@@ -354,39 +354,14 @@ def sample_and_score(vae, transformer, path: str, step: int, steps: int = 50, n:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=["vae", "dec", "flow"], required=True)
-    p.add_argument("--steps", type=int, default=None, help="total steps of the stage (vae 3000, dec 600, flow 24000)")
-    p.add_argument("--batch", type=int, default=None, help="clips per step (vae 4, dec 4, flow 32)")
-    p.add_argument("--lr", type=float, default=None, help="vae 2e-3, dec 1e-3, flow 1e-3")
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--decay", type=int, default=None,
-                   help="linear learning-rate decay to 10%% over the last N steps (flow 6000, vae/dec 0)")
-    p.add_argument("--seed", type=int, default=0)
+    p = training_parser(__doc__, {"vae": (3000, 4, 2e-3, 0), "dec": (600, 4, 1e-3, 0), "flow": (24000, 32, 1e-3, 6000)},
+                        DEFAULT_CKPT, n_latents=8192)
     p.add_argument("--fg-weight", type=float, default=4.0,
                    help="VAE: loss weight of the shape's pixels against the background's")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--kl", type=float, default=1e-4, help="VAE: weight of the KL term (per pixel)")
-    p.add_argument("--ema", type=float, default=0.999)
-    p.add_argument("--n-latents", type=int, default=8192, help="flow: size of the pre-encoded clip set")
-    p.add_argument("--p-uncond", type=float, default=0.1, help="flow: probability of the empty prompt (CFG)")
     p.add_argument("--t-sampling", choices=["logit_normal", "shifted_logit_normal", "uniform"], default="logit_normal")
-    p.add_argument("--ckpt-dir", default=DEFAULT_CKPT)
-    p.add_argument("--ckpt-every", type=float, default=300, help="seconds between checkpoints")
-    p.add_argument("--sample-every", type=float, default=900, help="flow: seconds between sample grids (0: never)")
     p.add_argument("--sample-steps", type=int, default=50, help="flow: sampler steps of the sample grids")
-    p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this long")
     p.add_argument("--log-every", type=int, default=25)
-    a = p.parse_args(argv)
-    defaults = {"vae": (3000, 4, 2e-3), "dec": (600, 4, 1e-3), "flow": (24000, 32, 1e-3)}[a.stage]
-    a.steps = a.steps or defaults[0]
-    a.batch = a.batch or defaults[1]
-    a.lr = a.lr or defaults[2]
-    if a.decay is None:
-        a.decay = 6000 if a.stage == "flow" else 0
-    torch.set_num_threads(a.threads)
-    os.makedirs(a.ckpt_dir, exist_ok=True)
-    log(f"args {vars(a)}")
+    a = parse_training_args(p, argv)
     if a.stage == "flow":
         train_flow(a)
     else:

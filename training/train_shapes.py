@@ -11,7 +11,6 @@ and polite: one CPU thread. See training/README.md for the recipe and the measur
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
@@ -25,19 +24,10 @@ import torch
 torch.set_num_threads(1)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_components as C  # noqa: E402
+from common import atomic_save, log, lr_at, parse_training_args, training_parser  # noqa: E402
 from shapes_components import shapes  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def atomic_save(obj, path: str) -> None:
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -59,16 +49,6 @@ def save_grid(images: np.ndarray, path: str, cols: int = 8, scale: int = 2) -> N
         r, c = divmod(i, cols)
         grid[r * (h + 2) : r * (h + 2) + h, c * (w + 2) : c * (w + 2) + w] = im
     Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(path)
-
-
-def lr_at(step: int, base: float, warmup: int, total: int = 0, decay: int = 0) -> float:
-    """Linear warm-up over ``warmup`` steps, constant, then (if ``decay``) linear down to 10 % over the
-    last ``decay`` of ``total`` steps. A function of the step only, so a resumed run equals an
-    uninterrupted one."""
-    lr = base * min(1.0, (step + 1) / warmup)
-    if decay and step > total - decay:
-        lr *= 1.0 - 0.9 * min(1.0, (step - (total - decay)) / decay)
-    return lr
 
 
 # ---------------------------------------------------------------------------------------------- AE
@@ -361,33 +341,10 @@ def sample_and_score(vae, transformer, path: str, step: int, steps: int = 50) ->
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=["ae", "dec", "flow"], required=True)
-    p.add_argument("--steps", type=int, default=None, help="total steps of the stage (ae 800, dec 1000, flow 30000)")
-    p.add_argument("--batch", type=int, default=None, help="ae 32, flow 32")
-    p.add_argument("--lr", type=float, default=None, help="ae 2e-3, flow 1e-3")
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--decay", type=int, default=None,
-                   help="flow: linear learning-rate decay to 10%% over the last N steps (flow 10000; 0: none)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--kl", type=float, default=1e-4, help="AE: weight of the KL term (per pixel)")
-    p.add_argument("--ema", type=float, default=0.999)
-    p.add_argument("--n-latents", type=int, default=24576, help="flow: size of the pre-encoded scene set")
-    p.add_argument("--p-uncond", type=float, default=0.1, help="flow: probability of the empty prompt")
+    p = training_parser(__doc__, {"ae": (800, 32, 2e-3, 0), "dec": (1000, 32, 1e-3, 0), "flow": (30000, 32, 1e-3, 10000)},
+                        os.path.join(HERE, "checkpoints"), n_latents=24576)
     p.add_argument("--t-sampling", choices=["logit_normal", "uniform"], default="logit_normal")
-    p.add_argument("--ckpt-dir", default=os.path.join(HERE, "checkpoints"))
-    p.add_argument("--ckpt-every", type=float, default=300, help="seconds between checkpoints")
-    p.add_argument("--sample-every", type=float, default=900, help="seconds between sample grids (0: never)")
-    p.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this long")
-    a = p.parse_args(argv)
-    defaults = {"ae": (800, 32, 2e-3), "dec": (1000, 32, 1e-3), "flow": (30000, 32, 1e-3)}[a.stage]
-    a.steps = a.steps or defaults[0]
-    a.batch = a.batch or defaults[1]
-    a.lr = a.lr or defaults[2]
-    if a.decay is None:
-        a.decay = 10000 if a.stage == "flow" else 0
-    os.makedirs(a.ckpt_dir, exist_ok=True)
-    log(f"args {vars(a)}")
+    a = parse_training_args(p, argv)
     {"ae": train_ae, "dec": train_dec, "flow": train_flow}[a.stage](a)
 
 
