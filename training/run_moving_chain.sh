@@ -7,6 +7,6 @@
 set -u
 cd "$(dirname "$0")/.."
 . /work/venv/bin/activate 2>/dev/null || true
-VAE_STEPS="${VAE_STEPS:-3000}"
+VAE_STEPS="${VAE_STEPS:-4000}"
 python training/train_moving.py --stage vae --steps "$VAE_STEPS"
 exec python training/train_moving.py --stage flow
