@@ -8,7 +8,7 @@ section of training/README.md for the recipe and the measured costs.
 
     python training/train_moving.py --stage vae                 # VAE, jointly, on rendered clips
     python training/train_moving.py --stage flow                # transformer on the frozen encoder's latents
-    python training/train_moving.py --stage dec  --steps 600    # decoder only; any time after vae
+    python training/train_moving.py --stage dec                 # decoder only; any time after vae
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def train_vae(a, decoder_only: bool = False) -> None:
     if decoder_only:
         ck = torch.load(path, weights_only=False)
         vae.load_state_dict(ck["vae"])
+        ck.pop("opt", None)  # the joint stage's Adam state (2/3 of the file): that stage cannot resume now
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
     params = [p for p in vae.parameters() if p.requires_grad]
@@ -354,7 +355,7 @@ def sample_and_score(vae, transformer, path: str, step: int, steps: int = 50, n:
 
 
 def main(argv=None) -> None:
-    p = training_parser(__doc__, {"vae": (4000, 4, 2e-3, 1500), "dec": (600, 4, 1e-3, 0), "flow": (24000, 32, 1e-3, 6000)},
+    p = training_parser(__doc__, {"vae": (4000, 4, 2e-3, 1500), "dec": (3000, 4, 1e-3, 1000), "flow": (24000, 32, 1e-3, 6000)},
                         DEFAULT_CKPT, n_latents=8192)
     p.add_argument("--fg-weight", type=float, default=4.0,
                    help="VAE: loss weight of the shape's pixels against the background's")
