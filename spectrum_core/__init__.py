@@ -7,10 +7,41 @@
     handle.remove()   # the vanilla pipeline again, bit-identical
 """
 
-from .config import SpectrumConfig
-from .forecasters import ChebyshevForecaster, Forecaster, ReuseForecaster, TaylorForecaster, make_forecaster
-from .hooks import CallStats, SpectrumHandle, StepEvent, apply_spectrum, nfe_bounds
-from .schedule import Schedule, nfe_range, real_steps, solve_nfe
+import importlib
+
+# Where each public name lives. Resolved on first use (PEP 562), so that importing a light module of
+# the package (presets, media: all the CLI needs for --help, `presets`, bad-input errors) does not
+# import torch and diffusers, which take seconds.
+_EXPORTS = {
+    "SpectrumConfig": "config",
+    "ChebyshevForecaster": "forecasters",
+    "Forecaster": "forecasters",
+    "ReuseForecaster": "forecasters",
+    "TaylorForecaster": "forecasters",
+    "make_forecaster": "forecasters",
+    "CallStats": "hooks",
+    "SpectrumHandle": "hooks",
+    "StepEvent": "hooks",
+    "apply_spectrum": "hooks",
+    "nfe_bounds": "hooks",
+    "Schedule": "schedule",
+    "nfe_range": "schedule",
+    "real_steps": "schedule",
+    "solve_nfe": "schedule",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "SpectrumConfig",
@@ -29,3 +60,4 @@ __all__ = [
     "solve_nfe",
     "nfe_range",
 ]
+assert set(__all__) == set(_EXPORTS)

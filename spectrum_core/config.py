@@ -6,7 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .forecasters import FORECASTERS
+FORECASTERS = ("chebyshev", "taylor", "reuse")
+"""The forecasters' names (:func:`spectrum_core.forecasters.make_forecaster` builds them)."""
 
 __all__ = ["SpectrumConfig"]
 

@@ -22,6 +22,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from .config import FORECASTERS
+
 __all__ = [
     "Forecaster",
     "ChebyshevForecaster",
@@ -236,9 +238,6 @@ class ReuseForecaster:
 
     def state_bytes(self) -> int:
         return 0 if self._last is None else self._last.numel() * self._last.element_size()
-
-
-FORECASTERS = ("chebyshev", "taylor", "reuse")
 
 
 def make_forecaster(name: str, *, degree: int = 4, ridge: float = 0.1, blend: float = 1.0, taylor_order: int = 1):
