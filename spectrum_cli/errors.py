@@ -32,7 +32,7 @@ def debug_enabled() -> bool:
 
 def is_usage_error(exc: BaseException) -> bool:
     from spectrum_core.presets import PresetError
-    from spectrum_core.runner import RequestError
+    from spectrum_core.request import RequestError
 
     return isinstance(exc, (UsageError, PresetError, RequestError, FileExistsError))
 

@@ -70,7 +70,7 @@ def grid(
         preset = choice.preset()
         knobs = {k: v for k, v in dict(nfe=nfe, alpha=alpha, steps=steps, height=height, width=width,
                                         frames=frames, guidance=guidance).items() if v is not None}
-        from spectrum_core.runner import build_job
+        from spectrum_core.request import build_job
 
         for p in prompts:  # bad requests fail here, before the model loads
             for m in chosen:

@@ -70,7 +70,8 @@ class ModelChoice:
         return base or load_preset(DEFAULT_MODEL)
 
     def runner(self, preset: Preset) -> Any:
-        from spectrum_core.runner import Runner, check_weights
+        from spectrum_core.request import check_weights
+        from spectrum_core.runner import Runner
 
         runner = Runner(preset, device=self.device, dtype=self.dtype, offload=self.offload)
         check_weights(preset)
@@ -109,7 +110,7 @@ class Knobs:
     interval: int | None = None
 
     def job(self, preset: Preset, prompt: str, **overrides: Any) -> Any:
-        from spectrum_core.runner import build_job
+        from spectrum_core.request import build_job
 
         return build_job(preset, prompt, **{**asdict(self), **overrides})
 
@@ -577,7 +578,7 @@ def batch(
 # --- presets --------------------------------------------------------------------------------------
 
 def _weights_status(preset: Preset) -> str:
-    from spectrum_core.runner import WeightsMissing, check_weights
+    from spectrum_core.request import WeightsMissing, check_weights
 
     if preset.source_kind == "tiny":
         return "built on use"

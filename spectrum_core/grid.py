@@ -25,7 +25,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from . import metrics
-from .runner import Result, Runner, build_job
+from .request import build_job
+from .runner import Result, Runner
 
 GRID_METHODS = ("spectrum", "taylor", "reuse")
 METHOD_LABELS = {"none": "full", "spectrum": "Spectrum", "taylor": "Taylor", "reuse": "reuse"}

@@ -23,7 +23,8 @@ from spectrum_cli.main import app
 from spectrum_core import apply_spectrum, media, metrics, moving_shapes, shapes
 from spectrum_core.config import SpectrumConfig
 from spectrum_core.presets import load_preset
-from spectrum_core.runner import check_weights, load_pipeline
+from spectrum_core.request import check_weights
+from spectrum_core.runner import load_pipeline
 
 # name -> (its world, prompts checked, minimum pass rates)
 MODELS = {

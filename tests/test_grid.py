@@ -15,7 +15,8 @@ from spectrum_cli.main import app
 from spectrum_core import media
 from spectrum_core.grid import method_grid
 from spectrum_core.presets import load_preset
-from spectrum_core.runner import RequestError, Runner
+from spectrum_core.request import RequestError
+from spectrum_core.runner import Runner
 
 STEPS, NFE = 10, 7
 

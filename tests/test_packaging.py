@@ -18,8 +18,9 @@ def test_every_package_is_listed_for_the_wheel():
 
 def test_the_cli_starts_without_importing_torch_or_diffusers():
     """`spectrum --help`, `spectrum presets` and bad-input errors must not wait seconds for torch and
-    diffusers: the package resolves its public names lazily, and the commands import the heavy modules
-    when they run a model. The public names still resolve."""
+    diffusers: the package resolves its public names lazily, requests are validated by
+    ``spectrum_core.request`` (no torch), and the commands import the heavy modules when they run a
+    model. The public names still resolve."""
     import subprocess
     import sys
 
@@ -27,6 +28,11 @@ def test_the_cli_starts_without_importing_torch_or_diffusers():
             "if m in sys.modules); print(','.join(heavy) or 'none')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "none", out
+    for argv in (["presets"], ["gen", "a purple dog"], ["gen", "a red circle on a navy background", "--nfe", "99"]):
+        code = ("import sys; from typer.testing import CliRunner; from spectrum_cli.main import app; "
+                f"r = CliRunner().invoke(app, {argv!r}); print(r.exit_code, 'torch' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        assert out == ["0" if argv == ["presets"] else "2", "False"], (argv, out)
     import spectrum_core
 
     assert set(spectrum_core.__all__) <= set(dir(spectrum_core))

@@ -20,7 +20,6 @@ speedup the implementation delivers; the rest is forecaster and hook overhead (a
 from __future__ import annotations
 
 import statistics
-import time
 from typing import Any, Callable
 
 import torch
