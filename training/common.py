@@ -1,15 +1,17 @@
-"""What the training scripts of both embedded models share: logging, atomic checkpoints, the
-learning-rate schedule, the command-line options every stage has, and the atomic export of a
+"""What the training scripts of both embedded models share: logging, atomic checkpoints, sample grids,
+the learning-rate schedule, the command-line options every stage has, and the atomic export of a
 pipeline folder into the package."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import time
 
+import numpy as np
 import torch
 
 
@@ -22,6 +24,19 @@ def atomic_save(obj, path: str) -> None:
     tmp = path + ".tmp"
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def save_grid(images: np.ndarray, path: str, cols: int = 8, scale: int = 2) -> None:
+    """uint8 images [n, H, W, 3] as one PNG, ``cols`` per row, 2 px white gaps, upscaled ``scale`` times."""
+    from PIL import Image
+
+    n, h, w, _ = images.shape
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + 2), cols * (w + 2), 3), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        grid[r * (h + 2) : r * (h + 2) + h, c * (w + 2) : c * (w + 2) + w] = im
+    Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(path)
 
 
 def lr_at(step: int, base: float, warmup: int, total: int = 0, decay: int = 0) -> float:

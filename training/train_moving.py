@@ -27,8 +27,7 @@ torch.set_num_threads(1)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import moving_components as C  # noqa: E402
 from moving_components import moving_shapes as M  # noqa: E402
-from common import atomic_save, log, lr_at, parse_training_args, training_parser  # noqa: E402
-from train_shapes import save_grid  # noqa: E402
+from common import atomic_save, log, lr_at, parse_training_args, save_grid, training_parser  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CKPT = os.path.join(HERE, "checkpoints", "video")
@@ -173,21 +172,25 @@ def latent_stats(vae, n: int = 128) -> dict:
 
 
 @torch.no_grad()
+def reconstruct(vae, clips: np.ndarray, batch: int = 16) -> np.ndarray:
+    """uint8 clips through the VAE (posterior mean) and back, ``batch`` clips at a time."""
+    return np.concatenate([to_uint8(vae.decode(vae.encode(to_tensor(clips[i : i + batch])).latent_dist.mean).sample)
+                           for i in range(0, len(clips), batch)])
+
+
+@torch.no_grad()
 def recon_scores(vae, n: int = 32) -> dict:
     """Pass rates of the prompt checks on reconstructions of ``n`` fixed clips (seed 777): the ceiling
     the flow stage can reach through this decoder (the rendered clips themselves pass at 1.0)."""
     clips, scenes = M.render_batch(np.random.default_rng(777), n)
-    y = np.concatenate([to_uint8(vae.decode(vae.encode(to_tensor(clips[i : i + 16])).latent_dist.mean).sample)
-                        for i in range(0, n, 16)])
-    return score(y, [s.prompt for s in scenes])[0]
+    return score(reconstruct(vae, clips), [s.prompt for s in scenes])[0]
 
 
 @torch.no_grad()
 def recon_grid(vae, path: str, n: int = 4) -> None:
     """Originals over reconstructions, ``n`` fixed clips, frames left to right."""
     clips, _ = M.render_batch(np.random.default_rng(12345), n)
-    y = to_uint8(vae.decode(vae.encode(to_tensor(clips)).latent_dist.mean).sample)
-    clip_grid([c for pair in zip(clips, y) for c in pair], path)
+    clip_grid([c for pair in zip(clips, reconstruct(vae, clips)) for c in pair], path)
 
 
 def load_vae(ckpt_dir: str):

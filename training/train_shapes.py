@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import sys
 import time
@@ -24,7 +23,7 @@ import torch
 torch.set_num_threads(1)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes_components as C  # noqa: E402
-from common import atomic_save, log, lr_at, parse_training_args, training_parser  # noqa: E402
+from common import atomic_save, log, lr_at, parse_training_args, save_grid, training_parser  # noqa: E402
 from shapes_components import shapes  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,18 +36,6 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).numpy()
-
-
-def save_grid(images: np.ndarray, path: str, cols: int = 8, scale: int = 2) -> None:
-    from PIL import Image
-
-    n, h, w, _ = images.shape
-    rows = math.ceil(n / cols)
-    grid = np.full((rows * (h + 2), cols * (w + 2), 3), 255, np.uint8)
-    for i, im in enumerate(images):
-        r, c = divmod(i, cols)
-        grid[r * (h + 2) : r * (h + 2) + h, c * (w + 2) : c * (w + 2) + w] = im
-    Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(path)
 
 
 # ---------------------------------------------------------------------------------------------- AE
