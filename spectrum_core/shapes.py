@@ -322,7 +322,10 @@ def check_image(image, prompt: str) -> dict[str, bool]:
 
 
 def eval_prompts(n: int = 24, seed: int = 0) -> list[str]:
-    """A fixed, balanced list of ``n`` prompts for quality checks (every shape, colour, background)."""
+    """A fixed, balanced list of ``n`` prompts for quality checks (every shape, colour, background); ``n``
+    at most the number of valid prompts."""
+    if not 0 < n <= len(all_combinations()):
+        raise ValueError(f"n must be between 1 and {len(all_combinations())} (the valid prompts), not {n}")
     rng = np.random.default_rng(seed)
     out, colours, bgs = [], list(COLOURS), list(BACKGROUNDS)
     i = 0

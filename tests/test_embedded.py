@@ -29,6 +29,22 @@ from spectrum_core.runner import load_pipeline
 # name -> (its world, prompts checked, minimum pass rates)
 MODELS = {
     "shapes": (shapes, 24, {"background": 0.9, "colour": 0.9, "shape": 0.8}),
+    "moving": (moving_shapes, 24, {"background": 0.9, "colour": 0.9, "shape": 0.8, "direction": 0.9}),
+}
+
+# name -> (closer, farther): at 14 of 50 real passes (per branch), the first method's output is closer to
+# the 50-step output than the second's, by more than 1 dB of PSNR on the first 8 prompts. These are the
+# orderings `spectrum bench` measures on 16 samples (BENCHMARKS.md), not the paper's claim: on the
+# video model, reusing the last features or Taylor's local extrapolation stays closer than the Chebyshev
+# fit over every real pass, and the test holds the models to what they were measured to do.
+ORDERINGS = {
+    "shapes": [("spectrum", "reuse")],
+    "moving": [("reuse", "spectrum"), ("taylor", "spectrum")],
+}
+METHODS = {
+    "spectrum": SpectrumConfig(forecaster="chebyshev", nfe=14, blend=0.5),
+    "taylor": SpectrumConfig(forecaster="taylor", nfe=14),
+    "reuse": SpectrumConfig(forecaster="reuse", nfe=14),
 }
 
 
@@ -72,7 +88,7 @@ def model(request):
     preset, pipe = _load(name)
     prompts = world.eval_prompts(n)
     return {"name": name, "world": world, "preset": preset, "pipe": pipe, "prompts": prompts,
-            "thresholds": thresholds, "outputs": _sample(preset, pipe, prompts)}
+            "thresholds": thresholds, "outputs": _sample(preset, pipe, prompts), "runs": {}}
 
 
 def test_draws_what_the_prompt_says(model):
@@ -94,6 +110,15 @@ def test_output_depends_on_prompt_and_seed_not_on_the_batch(model):
 
 
 def _psnr_and_rates(model, cfg: SpectrumConfig, n: int = 8):
+    """Mean PSNR against the 50-step outputs and the pass rates of the first ``n`` prompts with ``cfg``
+    (computed once per model and configuration: several tests compare the same runs)."""
+    key = (cfg, n)
+    if key not in model["runs"]:
+        model["runs"][key] = _run_forecast(model, cfg, n)
+    return model["runs"][key]
+
+
+def _run_forecast(model, cfg: SpectrumConfig, n: int):
     preset, pipe, world = model["preset"], model["pipe"], model["world"]
     prompts, full = model["prompts"][:n], model["outputs"][:n]
     with apply_spectrum(pipe, cfg) as handle:
@@ -104,13 +129,20 @@ def _psnr_and_rates(model, cfg: SpectrumConfig, n: int = 8):
     return psnr, _rates([_check(world, out, p) for out, p in zip(fast, prompts)])
 
 
-def test_spectrum_keeps_the_prompt_and_beats_reuse_on_the_trained_model(model):
-    """On real trajectories, at the default 14 of 50 real passes (per branch): Spectrum's output still
-    shows its prompt, and it is closer to the 50-step output than reusing the last features is."""
-    spectrum, rates = _psnr_and_rates(model, SpectrumConfig(forecaster="chebyshev", nfe=14, blend=0.5))
-    reuse, _ = _psnr_and_rates(model, SpectrumConfig(forecaster="reuse", nfe=14))
-    assert min(rates.values()) >= 0.85, rates
-    assert spectrum > reuse + 1.0, (spectrum, reuse)
+def test_spectrum_keeps_the_prompt_on_the_trained_model(model):
+    """At the default 14 of 50 real passes (per branch), Spectrum's outputs still show their prompts: per
+    criterion it loses at most one of the 8 prompts that the 50-step outputs pass."""
+    n = 8
+    _, rates = _psnr_and_rates(model, METHODS["spectrum"], n)
+    full = _rates([_check(model["world"], out, p) for out, p in zip(model["outputs"][:n], model["prompts"][:n])])
+    for key in full:
+        assert rates[key] >= full[key] - 1 / n - 1e-9, (key, rates, full)
+
+
+def test_fidelity_ordering_between_methods_on_the_trained_model(model):
+    psnr = {m: _psnr_and_rates(model, METHODS[m])[0] for pair in ORDERINGS[model["name"]] for m in pair}
+    for closer, farther in ORDERINGS[model["name"]]:
+        assert psnr[closer] > psnr[farther] + 1.0, (closer, farther, psnr)
 
 
 def test_blending_in_linear_extrapolation_helps_on_the_trained_model(model):

@@ -111,3 +111,12 @@ def test_eval_prompts_are_fixed_valid_and_balanced():
     assert {s for _, s, _ in parsed} == set(S.SHAPES)
     assert {c for c, _, _ in parsed} == set(S.COLOURS)
     assert {b for _, _, b in parsed} == set(S.BACKGROUNDS)
+
+
+def test_eval_prompts_reach_every_valid_prompt_and_refuse_more():
+    """``n`` up to the number of valid prompts lists each once (check_shapes.py --n 117 runs them all);
+    asking for more is an error, not an endless search."""
+    every = S.eval_prompts(len(S.all_combinations()))
+    assert sorted(every) == sorted(S.make_prompt(*c) for c in S.all_combinations())
+    with pytest.raises(ValueError, match="between 1 and 117"):
+        S.eval_prompts(len(S.all_combinations()) + 1)

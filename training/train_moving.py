@@ -358,7 +358,7 @@ def sample_and_score(vae, transformer, path: str, step: int, steps: int = 50, n:
 
 
 def main(argv=None) -> None:
-    p = training_parser(__doc__, {"vae": (4000, 4, 2e-3, 1500), "dec": (3000, 4, 1e-3, 1000), "flow": (24000, 32, 1e-3, 6000)},
+    p = training_parser(__doc__, {"vae": (4000, 4, 2e-3, 1500), "dec": (3000, 4, 1e-3, 1000), "flow": (18000, 32, 1e-3, 6000)},
                         DEFAULT_CKPT, n_latents=8192)
     p.add_argument("--fg-weight", type=float, default=4.0,
                    help="VAE: loss weight of the shape's pixels against the background's")
