@@ -31,8 +31,8 @@ def debug_enabled() -> bool:
 
 
 def is_usage_error(exc: BaseException) -> bool:
-    from spectrum_core.presets import PresetError
-    from spectrum_core.request import RequestError
+    from spectrum_core.app.presets import PresetError
+    from spectrum_core.app.request import RequestError
 
     return isinstance(exc, (UsageError, PresetError, RequestError, FileExistsError))
 

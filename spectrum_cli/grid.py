@@ -56,8 +56,8 @@ def grid(
 
       spectrum grid "a fox in the snow" -m flux --nfe 14 --methods spectrum,taylor -o fox_grid.png
     """
-    from spectrum_core import media
-    from spectrum_core.grid import GRID_METHODS, method_grid
+    from spectrum_core.app import media
+    from spectrum_core.app.grid import GRID_METHODS, method_grid
 
     from .main import ModelChoice, _load, check_output_path
 
@@ -70,7 +70,7 @@ def grid(
         preset = choice.preset()
         knobs = {k: v for k, v in dict(nfe=nfe, alpha=alpha, steps=steps, height=height, width=width,
                                         frames=frames, guidance=guidance).items() if v is not None}
-        from spectrum_core.request import build_job
+        from spectrum_core.app.request import build_job
 
         for p in prompts:  # bad requests fail here, before the model loads
             for m in chosen:

@@ -19,8 +19,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from spectrum_core import media
-from spectrum_core.presets import (DEFAULT_MODEL, Preset, list_presets, load_preset, load_preset_file,
+from spectrum_core.app import media
+from spectrum_core.app.presets import (DEFAULT_MODEL, Preset, list_presets, load_preset, load_preset_file,
                                    preset_for_model_dir)
 
 from . import __version__
@@ -70,8 +70,8 @@ class ModelChoice:
         return base or load_preset(DEFAULT_MODEL)
 
     def runner(self, preset: Preset) -> Any:
-        from spectrum_core.request import check_weights
-        from spectrum_core.runner import Runner
+        from spectrum_core.app.request import check_weights
+        from spectrum_core.app.runner import Runner
 
         runner = Runner(preset, device=self.device, dtype=self.dtype, offload=self.offload)
         check_weights(preset)
@@ -110,7 +110,7 @@ class Knobs:
     interval: int | None = None
 
     def job(self, preset: Preset, prompt: str, **overrides: Any) -> Any:
-        from spectrum_core.request import build_job
+        from spectrum_core.app.request import build_job
 
         return build_job(preset, prompt, **{**asdict(self), **overrides})
 
@@ -578,7 +578,7 @@ def batch(
 # --- presets --------------------------------------------------------------------------------------
 
 def _weights_status(preset: Preset) -> str:
-    from spectrum_core.request import WeightsMissing, check_weights
+    from spectrum_core.app.request import WeightsMissing, check_weights
 
     if preset.source_kind == "tiny":
         return "built on use"
@@ -658,7 +658,7 @@ def _root(
 
 
 from .bench import bench  # noqa: E402  (`spectrum bench`: spectrum_core.bench's suite)
-from .grid import grid  # noqa: E402  (`spectrum grid`: spectrum_core.grid)
+from .grid import grid  # noqa: E402  (`spectrum grid`: spectrum_core.app.grid)
 
 app.command()(bench)
 app.command(no_args_is_help=True)(grid)

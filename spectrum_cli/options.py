@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from spectrum_core.presets import DEFAULT_MODEL
+from spectrum_core.app.presets import DEFAULT_MODEL
 
 
 class Method(str, Enum):

@@ -13,21 +13,24 @@ import importlib
 # the package (presets, media: all the CLI needs for --help, `presets`, bad-input errors) does not
 # import torch and diffusers, which take seconds.
 _EXPORTS = {
-    "SpectrumConfig": "config",
-    "ChebyshevForecaster": "forecasters",
-    "Forecaster": "forecasters",
-    "ReuseForecaster": "forecasters",
-    "TaylorForecaster": "forecasters",
-    "make_forecaster": "forecasters",
-    "CallStats": "hooks",
-    "SpectrumHandle": "hooks",
-    "StepEvent": "hooks",
-    "apply_spectrum": "hooks",
-    "nfe_bounds": "hooks",
-    "Schedule": "schedule",
-    "nfe_range": "schedule",
-    "real_steps": "schedule",
-    "solve_nfe": "schedule",
+    "SpectrumConfig": "method.config",
+    "ChebyshevForecaster": "method.forecasters",
+    "Forecaster": "method.forecasters",
+    "ReuseForecaster": "method.forecasters",
+    "TaylorForecaster": "method.forecasters",
+    "make_forecaster": "method.forecasters",
+    "CallStats": "hooks.stats",
+    "SpectrumHandle": "hooks.spectrum",
+    "StepEvent": "hooks.stats",
+    "apply_spectrum": "hooks.spectrum",
+    "nfe_bounds": "hooks.spectrum",
+    "Schedule": "method.schedule",
+    "nfe_range": "method.schedule",
+    "real_steps": "method.schedule",
+    "solve_nfe": "method.schedule",
+    "load_preset": "app.presets",
+    "build_job": "app.request",
+    "Runner": "app.runner",
 }
 
 
@@ -59,5 +62,8 @@ __all__ = [
     "real_steps",
     "solve_nfe",
     "nfe_range",
+    "load_preset",
+    "build_job",
+    "Runner",
 ]
 assert set(__all__) == set(_EXPORTS)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from spectrum_core.tiny import FAMILIES, TINY_CALL_KWARGS, load_tiny_pipeline
+from spectrum_core.models.tiny import FAMILIES, TINY_CALL_KWARGS, load_tiny_pipeline
 
 # Tiny models run fastest on one thread (a second one only adds synchronisation), and CI has two cores.
 torch.set_num_threads(1)

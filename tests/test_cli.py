@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from spectrum_cli.main import app
-from spectrum_core import media
-from spectrum_core.presets import DEFAULT_MODEL
+from spectrum_core.app import media
+from spectrum_core.app.presets import DEFAULT_MODEL
 
 RECORD_KEYS = {"model", "prompt", "seed", "steps", "method", "nfe", "real_steps", "forecast_steps", "seconds",
                "transformer_seconds", "output"}
@@ -164,7 +164,7 @@ def test_compare_video_writes_side_by_side_mp4():
 # --- batch --------------------------------------------------------------------------------------
 
 def test_batch_resume_and_failures(tmp_path, monkeypatch):
-    from spectrum_core.runner import Runner
+    from spectrum_core.app.runner import Runner
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red circle\n\n# a comment\na boom prompt\na green triangle\n")
@@ -298,7 +298,7 @@ def test_ctrl_c_leaves_no_partial_file(monkeypatch):
 
 
 def test_generation_failure_exits_1_and_debug_shows_traceback(monkeypatch):
-    from spectrum_core.runner import Runner
+    from spectrum_core.app.runner import Runner
 
     def broken(self, job, on_step=None):
         raise RuntimeError("CUDA error: device-side assert (simulated)")
@@ -330,7 +330,7 @@ def test_installed_spectrum_command(tmp_path):
 # --- other model sources ------------------------------------------------------------------------
 
 def test_model_path_and_preset_file(tmp_path):
-    from spectrum_core.tiny import tiny_pipeline_dir
+    from spectrum_core.models.tiny import tiny_pipeline_dir
 
     folder = tiny_pipeline_dir("flux")
     quick = ["--method", "none", "--steps", "2", "--json"]
@@ -349,7 +349,7 @@ def test_hub_preset_loads_from_the_local_hf_cache(tmp_path, monkeypatch):
     """A hub id resolves through the Hugging Face cache, offline, like a downloaded model."""
     from huggingface_hub import constants
 
-    from spectrum_core.tiny import tiny_pipeline_dir
+    from spectrum_core.models.tiny import tiny_pipeline_dir
 
     hub = tmp_path / "hub"
     snapshot = hub / "models--spectrum-test--tiny-flux" / "snapshots" / ("0" * 40)

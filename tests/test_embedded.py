@@ -1,10 +1,10 @@
 """The embedded trained models draw what their prompts say, loaded the way a user's model is loaded.
 
-Each model is read from its pipeline folder inside the package (``spectrum_core/embedded/NAME``) with
+Each model is read from its pipeline folder inside the package (``spectrum_core/models/embedded/NAME``) with
 ``from_pretrained`` through the same ``load_pipeline`` as every preset, and sampled with its preset's call
 (50 steps, the trained size; the video model with classifier-free guidance, i.e. separate cond and uncond
 transformer calls per step, as Wan). Pass/fail per output is the pixel-statistics criterion of
-``spectrum_core.shapes.check_image`` / ``spectrum_core.moving_shapes.check_clip``: background and shape
+``spectrum_core.models.shapes.check_image`` / ``spectrum_core.models.moving.check_clip``: background and shape
 colour are the nearest palette colours and within tolerance, the shape class follows from the fill ratio
 of its bounding box, and a clip's direction from its centroid's travel. The README states the same
 criteria and thresholds.
@@ -20,11 +20,13 @@ import torch
 from typer.testing import CliRunner
 
 from spectrum_cli.main import app
-from spectrum_core import apply_spectrum, media, metrics, moving_shapes, shapes
-from spectrum_core.config import SpectrumConfig
-from spectrum_core.presets import load_preset
-from spectrum_core.request import check_weights
-from spectrum_core.runner import load_pipeline
+from spectrum_core import apply_spectrum
+from spectrum_core.app import media, metrics
+from spectrum_core.models import moving as moving_shapes, shapes
+from spectrum_core.method.config import SpectrumConfig
+from spectrum_core.app.presets import load_preset
+from spectrum_core.app.request import check_weights
+from spectrum_core.app.runner import load_pipeline
 
 # name -> (its world, prompts checked, minimum pass rates)
 MODELS = {

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from spectrum_core.forecasters import (
+from spectrum_core.method.forecasters import (
     ChebyshevForecaster,
     Forecaster,
     ReuseForecaster,

@@ -1,4 +1,4 @@
-"""`spectrum grid` and `spectrum_core.grid`: the method-comparison picture, on tiny models (few steps)."""
+"""`spectrum grid` and `spectrum_core.app.grid`: the method-comparison picture, on tiny models (few steps)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from spectrum_cli.main import app
-from spectrum_core import media
-from spectrum_core.grid import method_grid
-from spectrum_core.presets import load_preset
-from spectrum_core.request import RequestError
-from spectrum_core.runner import Runner
+from spectrum_core.app import media
+from spectrum_core.app.grid import method_grid
+from spectrum_core.app.presets import load_preset
+from spectrum_core.app.request import RequestError
+from spectrum_core.app.runner import Runner
 
 STEPS, NFE = 10, 7
 

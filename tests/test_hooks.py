@@ -6,8 +6,8 @@ import torch
 
 from conftest import ALL_FAMILIES, generate, psnr
 from spectrum_core import SpectrumConfig, apply_spectrum, nfe_bounds
-from spectrum_core.families import family_for
-from spectrum_core.forecasters import ChebyshevForecaster
+from spectrum_core.hooks.families import family_for
+from spectrum_core.method.forecasters import ChebyshevForecaster
 
 # Which CFG branches each family's pipeline opens: SD3 batches its pair (one state); Wan calls twice.
 BRANCHES = {
@@ -237,7 +237,7 @@ def test_tau_spans_the_call_or_the_reference_horizon(tiny_pipes, monkeypatch, ho
 
 
 def test_bf16_pipeline_fits_in_float32(tiny_cache):
-    from spectrum_core.tiny import load_tiny_pipeline
+    from spectrum_core.models.tiny import load_tiny_pipeline
 
     pipe = load_tiny_pipeline("flux", cache_dir=tiny_cache, torch_dtype=torch.bfloat16)
     pipe.set_progress_bar_config(disable=True)

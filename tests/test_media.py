@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spectrum_core import media
+from spectrum_core.app import media
 
 
 def _image(w: int = 32, h: int = 24) -> Image.Image:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spectrum_core import metrics
+from spectrum_core.app import metrics
 
 
 def test_identical_outputs():

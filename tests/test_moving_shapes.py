@@ -8,8 +8,8 @@ positions must be read back correctly, and clips that do not match must fail.
 import numpy as np
 import pytest
 
-from spectrum_core import moving_shapes as M
-from spectrum_core import shapes as S
+from spectrum_core.models import moving as M
+from spectrum_core.models import shapes as S
 
 
 def test_vocabulary_extends_the_image_model():

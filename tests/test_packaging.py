@@ -13,13 +13,13 @@ def test_every_package_is_listed_for_the_wheel():
     listed = set(setuptools["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in ROOT.glob("spectrum_c*/**/__init__.py")}
     assert found and found <= listed, f"missing from [tool.setuptools] packages: {sorted(found - listed)}"
-    assert "embedded/**/*" in setuptools["package-data"]["spectrum_core"]
+    assert "embedded/**/*" in setuptools["package-data"]["spectrum_core.models"]
 
 
 def test_the_cli_starts_without_importing_torch_or_diffusers():
     """`spectrum --help`, `spectrum presets` and bad-input errors must not wait seconds for torch and
     diffusers: the package resolves its public names lazily, requests are validated by
-    ``spectrum_core.request`` (no torch), and the commands import the heavy modules when they run a
+    ``spectrum_core.app.request`` (no torch), and the commands import the heavy modules when they run a
     model. The public names still resolve."""
     import subprocess
     import sys

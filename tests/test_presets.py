@@ -7,7 +7,7 @@ import dataclasses
 import diffusers
 import pytest
 
-from spectrum_core.presets import (DEFAULT_MODEL, Preset, PresetError, list_presets, load_preset,
+from spectrum_core.app.presets import (DEFAULT_MODEL, Preset, PresetError, list_presets, load_preset,
                                    load_preset_file, preset_for_model_dir, preset_names)
 
 HUB = {"flux", "flux-schnell", "sd35", "hunyuan", "wan", "wan-1.3b", "wan22"}
@@ -60,7 +60,7 @@ def test_per_model_settings_from_method_section_3():
 
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_tiny_presets_match_the_tiny_factory(name: str):
-    from spectrum_core.tiny import TINY_CALL_KWARGS
+    from spectrum_core.models.tiny import TINY_CALL_KWARGS
 
     preset = load_preset(name)
     family = preset.source.split(":", 1)[1]
@@ -113,7 +113,7 @@ def test_unknown_preset_lists_the_valid_ones():
 
 
 def test_model_dir_borrows_the_family_defaults(tmp_path):
-    from spectrum_core.tiny import tiny_pipeline_dir
+    from spectrum_core.models.tiny import tiny_pipeline_dir
 
     folder = tiny_pipeline_dir("flux")
     bare = preset_for_model_dir(folder)
@@ -126,7 +126,7 @@ def test_model_dir_borrows_the_family_defaults(tmp_path):
 
 
 def test_bare_wan22_folder_gets_the_two_expert_defaults():
-    from spectrum_core.tiny import tiny_pipeline_dir
+    from spectrum_core.models.tiny import tiny_pipeline_dir
 
     assert preset_for_model_dir(tiny_pipeline_dir("wan22")).steps == load_preset("wan22").steps
     assert preset_for_model_dir(tiny_pipeline_dir("wan")).steps == load_preset("wan").steps
@@ -135,7 +135,7 @@ def test_bare_wan22_folder_gets_the_two_expert_defaults():
 @pytest.mark.parametrize("name", ["shapes", "moving"])
 def test_embedded_presets_match_the_models_call(name):
     """The presets call the embedded models exactly as they were trained (size, frames, text length)."""
-    from spectrum_core import moving_shapes, shapes
+    from spectrum_core.models import moving as moving_shapes, shapes
 
     defaults = {"shapes": shapes, "moving": moving_shapes}[name].PIPELINE_CALL_DEFAULTS
     preset = load_preset(name)

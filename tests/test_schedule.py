@@ -3,7 +3,7 @@
 import pytest
 
 from spectrum_core import SpectrumConfig
-from spectrum_core.schedule import nfe_range, plan_segments, real_steps, solve_nfe
+from spectrum_core.method.schedule import nfe_range, plan_segments, real_steps, solve_nfe
 
 # METHOD.md §1.7, computed from the reference logic (N=2, W=5, 50 steps).
 REFERENCE = {
@@ -88,7 +88,7 @@ def test_config_validation_messages():
 
 
 def test_taylorseer_uniform_schedule_budgets():
-    from spectrum_core.schedule import uniform_steps
+    from spectrum_core.method.schedule import uniform_steps
 
     assert uniform_steps(50, warmup=3, interval=4) == [0, 1, 2] + list(range(6, 50, 4))
     assert len(uniform_steps(50, 3, 4)) == 14 and len(uniform_steps(50, 3, 6)) == 10

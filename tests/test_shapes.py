@@ -8,7 +8,7 @@ must be read back correctly.
 import numpy as np
 import pytest
 
-from spectrum_core import shapes as S
+from spectrum_core.models import shapes as S
 
 
 def test_vocabulary_covers_the_brief():

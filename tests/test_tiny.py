@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-import spectrum_core.tiny as tiny
-from spectrum_core.tiny import (
+import spectrum_core.models.tiny as tiny
+from spectrum_core.models.tiny import (
     FAMILIES,
     TINY_CALL_KWARGS,
     build_tiny_pipeline,

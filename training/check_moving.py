@@ -1,15 +1,15 @@
 """Load an exported moving-shapes pipeline with ``WanPipeline.from_pretrained`` and measure its quality.
 
-    python training/check_moving.py                                   # spectrum_core/embedded/moving/
+    python training/check_moving.py                                   # spectrum_core/models/embedded/moving/
     python training/check_moving.py --path /tmp/moving --n 16 --grid /tmp/clips.png --mp4 /tmp/clips
 
-Runs the fixed prompts of :func:`spectrum_core.moving_shapes.eval_prompts` (50 steps, seed 0, one
+Runs the fixed prompts of :func:`spectrum_core.models.moving.eval_prompts` (50 steps, seed 0, one
 batch, classifier-free guidance with ``guidance_scale`` > 1, i.e. separate cond/uncond transformer calls
-per step, as Wan does), scores each clip with :func:`spectrum_core.moving_shapes.check_clip` and prints
+per step, as Wan does), scores each clip with :func:`spectrum_core.models.moving.check_clip` and prints
 the pass rates of background colour, shape colour, shape class and motion direction, plus the wall time
 per clip. Also checks that the pipeline encodes prompts exactly as training did (to 1e-5) and that the
 loaded components have the trained architecture. ``--mp4 DIR`` writes each clip as an H.264 MP4
-(``spectrum_core.media.save_mp4``) and re-scores the decoded MP4s, so the video path is exercised too.
+(``spectrum_core.app.media.save_mp4``) and re-scores the decoded MP4s, so the video path is exercised too.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def main(argv=None) -> dict:
     if a.grid:
         T.clip_grid(list(clips), a.grid)
     if a.mp4:
-        from spectrum_core import media
+        from spectrum_core.app import media
         from pathlib import Path
 
         folder = Path(a.mp4)

@@ -1,10 +1,10 @@
 """Load an exported shapes pipeline with ``FluxPipeline.from_pretrained`` and measure its quality.
 
-    python training/check_shapes.py                                  # spectrum_core/embedded/shapes/
+    python training/check_shapes.py                                  # spectrum_core/models/embedded/shapes/
     python training/check_shapes.py --path /tmp/shapes --n 48 --grid /tmp/grid.png
 
-Runs the fixed prompts of :func:`spectrum_core.shapes.eval_prompts` (50 steps, seed 0, one batch),
-scores each image with :func:`spectrum_core.shapes.check_image` and prints the pass rates of
+Runs the fixed prompts of :func:`spectrum_core.models.shapes.eval_prompts` (50 steps, seed 0, one batch),
+scores each image with :func:`spectrum_core.models.shapes.check_image` and prints the pass rates of
 background colour, shape colour and shape class, plus the wall time per image.
 Also checks that the pipeline's prompt encoding is identical (to 1e-5) to what training used.
 """

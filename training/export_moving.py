@@ -1,6 +1,6 @@
 """Export the trained moving-shapes video model to a diffusers pipeline folder (``WanPipeline.save_pretrained``).
 
-    python training/export_moving.py                      # -> spectrum_core/embedded/moving/
+    python training/export_moving.py                      # -> spectrum_core/models/embedded/moving/
     python training/export_moving.py --out /tmp/moving --no-ema
 
 Takes the VAE from ``checkpoints/video/vae.pt`` (with its per-channel latent statistics written into
@@ -25,7 +25,7 @@ import train_moving as T  # noqa: E402
 from moving_components import moving_shapes as M  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_OUT = os.path.join(HERE, "..", "spectrum_core", "embedded", "moving")
+DEFAULT_OUT = os.path.join(HERE, "..", "spectrum_core", "models", "embedded", "moving")
 
 
 def export(ckpt_dir: str, out: str, use_ema: bool = True) -> str:

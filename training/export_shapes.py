@@ -1,6 +1,6 @@
 """Export the trained shapes model to a diffusers pipeline folder (``FluxPipeline.save_pretrained``).
 
-    python training/export_shapes.py                      # -> spectrum_core/embedded/shapes/
+    python training/export_shapes.py                      # -> spectrum_core/models/embedded/shapes/
     python training/export_shapes.py --out /tmp/shapes --no-ema
 
 Takes the VAE from ``checkpoints/ae.pt`` (with its latent scaling/shift written into the VAE config)
@@ -24,7 +24,7 @@ import train_shapes as T  # noqa: E402
 from shapes_components import shapes  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_OUT = os.path.join(HERE, "..", "spectrum_core", "embedded", "shapes")
+DEFAULT_OUT = os.path.join(HERE, "..", "spectrum_core", "models", "embedded", "shapes")
 
 
 def export(ckpt_dir: str, out: str, use_ema: bool = True) -> str:

@@ -3,7 +3,7 @@
 The architecture is fixed here, in one place, so that a checkpoint written by ``train_moving.py`` always
 loads into the same modules that ``export_moving.py`` saves as a diffusers pipeline folder.
 
-* tokenizer: a word-level ``tokenizers`` model over :func:`spectrum_core.moving_shapes.vocabulary`
+* tokenizer: a word-level ``tokenizers`` model over :func:`spectrum_core.models.moving.vocabulary`
   ("a"/"an" share one id, as do "gray"/"grey"; lower-casing and full stops normalised away), wrapped in
   ``PreTrainedTokenizerFast`` (round-trips ``save_pretrained``/``from_pretrained`` under transformers 5,
   as the image model's tokenizers do), ``<pad>`` = 0 and ``</s>`` appended like T5/UMT5;
@@ -26,7 +26,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from spectrum_core import moving_shapes, shapes  # noqa: E402
+from spectrum_core.models import moving as moving_shapes, shapes  # noqa: E402
 
 TEXT_DIM = 64
 TEXT_LEN = moving_shapes.MAX_SEQUENCE_LENGTH

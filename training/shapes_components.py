@@ -3,7 +3,7 @@
 The architecture is fixed here, in one place, so that a checkpoint written by ``train_shapes.py``
 always loads into the same modules that ``export_shapes.py`` saves as a diffusers pipeline folder.
 
-* tokenizers: word-level ``tokenizers`` models over :func:`spectrum_core.shapes.vocabulary`
+* tokenizers: word-level ``tokenizers`` models over :func:`spectrum_core.models.shapes.vocabulary`
   ("a"/"an" share one id, as do "gray"/"grey"; lower-casing and full stops are normalised away);
 * text encoders: a 2-layer CLIP text model (pooled vector, 64-d) and a 2-layer T5 encoder (64-d per
   token), both with *random, frozen* weights from a fixed seed: their outputs are deterministic
@@ -22,7 +22,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from spectrum_core import shapes  # noqa: E402
+from spectrum_core.models import shapes  # noqa: E402
 
 TEXT_DIM = 64
 T5_LEN = shapes.PIPELINE_CALL_DEFAULTS["max_sequence_length"]

@@ -333,7 +333,7 @@ def train_flow(a) -> None:
 
 
 def score(clips: np.ndarray, prompts: list[str]) -> tuple[dict, list[dict]]:
-    """Pass rates of :func:`spectrum_core.moving_shapes.check_clip` over clips and their prompts."""
+    """Pass rates of :func:`spectrum_core.models.moving.check_clip` over clips and their prompts."""
     res = [M.check_clip(c, p) for c, p in zip(clips, prompts)]
     keys = ("background", "colour", "shape", "direction")
     rates = {k: float(np.mean([r[k] for r in res])) for k in keys}

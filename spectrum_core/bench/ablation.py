@@ -16,7 +16,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .. import SpectrumConfig, apply_spectrum, metrics
+from ..app import metrics
+from ..hooks.spectrum import apply_spectrum
+from ..method.config import SpectrumConfig
 from .models import generate, resolve_models, samples
 
 INTERVAL = {14: 4, 10: 6}

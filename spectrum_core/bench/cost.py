@@ -25,8 +25,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..forecasters import ChebyshevForecaster
-from ..schedule import real_steps
+from ..method.forecasters import ChebyshevForecaster
+from ..method.schedule import real_steps
 
 FEATURES = {"FLUX-1024²": (4096, 3072), "Wan-480p": (32760, 5120)}
 DEGREE = 4

@@ -1,7 +1,7 @@
 """Fidelity: each method's final output against the 50-step output of the same prompt and seed.
 
 For every model and budget (14 and 10 real passes of 50), every method runs on the same fixed prompts ×
-seeds; PSNR and SSIM (``spectrum_core.metrics``) are taken against the unaccelerated 50-step output and
+seeds; PSNR and SSIM (``spectrum_core.app.metrics``) are taken against the unaccelerated 50-step output and
 reported as mean ± std over the samples, together with the real passes each run made (counted by
 ``PassCounter``). diffusers' caches are tuned first on a held-out prompt/seed that is not scored.
 """
@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import metrics
+from ..app import metrics
 from .methods import STEPS, Method, PassCounter, diffusers_methods, our_methods
 from .models import BenchModel, generate, samples
 

@@ -29,10 +29,10 @@ from typing import Any, Callable
 
 import torch
 
-from ..config import SpectrumConfig
-from ..families import expert_lengths, expert_names, family_for
-from ..hooks import apply_spectrum, nfe_bounds
-from ..schedule import plan_segments
+from ..method.config import SpectrumConfig
+from ..hooks.families import expert_lengths, expert_names, family_for
+from ..hooks.spectrum import apply_spectrum, nfe_bounds
+from ..method.schedule import plan_segments
 
 STEPS = 50
 # TaylorSeer's interval for each budget, as the paper runs it (warm-up 3): N=4 -> 14 of 50, N=6 -> 10.

@@ -1,8 +1,8 @@
 """The pipelines the fidelity benchmark runs on, and the fixed prompts × seeds it uses.
 
-The embedded *trained* models come first (``spectrum_core/embedded/<name>/`` with a ``model_index.json``):
+The embedded *trained* models come first (``spectrum_core/models/embedded/<name>/`` with a ``model_index.json``):
 their sampling trajectories are real, so fidelity numbers mean something. When none is present the
-benchmark falls back to the tiny random-weight families of ``spectrum_core.tiny``, and every table says
+benchmark falls back to the tiny random-weight families of ``spectrum_core.models.tiny``, and every table says
 so: those runs test the plumbing (NFE counts, shapes, finiteness), not image quality.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "embedded"
+from ..models import EMBEDDED_DIR
 
 # Embedded trained models: name -> (diffusers pipeline class, is video).
 EMBEDDED = {"shapes": ("FluxPipeline", False), "moving": ("WanPipeline", True)}
@@ -44,7 +44,7 @@ def _world(name: str) -> Any:
     """The module that defines an embedded model's prompts and call (the presets' prompt grammar)."""
     import importlib
 
-    from ..presets import PROMPT_GRAMMARS
+    from ..app.presets import PROMPT_GRAMMARS
 
     return importlib.import_module(PROMPT_GRAMMARS[name])
 
@@ -63,7 +63,7 @@ def _embedded(name: str) -> BenchModel:
 
 
 def _tiny(family: str) -> BenchModel:
-    from ..tiny import TINY_CALL_KWARGS, load_tiny_pipeline
+    from ..models.tiny import TINY_CALL_KWARGS, load_tiny_pipeline
 
     return BenchModel(f"tiny-{family}", False, family in ("hunyuan", "wan", "wan22"),
                       lambda: load_tiny_pipeline(family), dict(TINY_CALL_KWARGS[family]))

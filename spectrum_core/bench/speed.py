@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..config import SpectrumConfig
-from ..hooks import _sync_clock
+from ..method.config import SpectrumConfig
+from ..hooks.stats import sync_clock
 from .methods import STEPS, Applied, Method, PassCounter, _enable, _ours
 
 # Transformer sizes. tokens = (side / 16)² image tokens (VAE 8x, 2x2 patch packing) + 8 text tokens.
@@ -40,7 +40,7 @@ def build_pipeline(size: dict[str, int], seed: int = 0) -> Any:
     """The tiny FLUX pipeline with its transformer replaced by a mid-size random one of ``size``."""
     import diffusers
 
-    from ..tiny import build_tiny_pipeline
+    from ..models.tiny import build_tiny_pipeline
 
     pipe = build_tiny_pipeline("flux", seed=seed)
     with torch.random.fork_rng(devices=[]):
@@ -69,7 +69,7 @@ class BlockTimer:
     """Seconds spent inside the block stacks: first block's start to last block's end, per call."""
 
     def __init__(self, transformer: torch.nn.Module):
-        from ..families import family_for
+        from ..hooks.families import family_for
 
         blocks = [b for stack in family_for(transformer).block_stacks for b in getattr(transformer, stack)]
         self.seconds = 0.0
@@ -77,11 +77,11 @@ class BlockTimer:
         self._handles = [blocks[0].register_forward_pre_hook(self._pre), blocks[-1].register_forward_hook(self._post)]
 
     def _pre(self, *_: Any) -> None:
-        self._start = _sync_clock()
+        self._start = sync_clock()
 
     def _post(self, *_: Any) -> None:
         if self._start is not None:
-            self.seconds += _sync_clock() - self._start
+            self.seconds += sync_clock() - self._start
             self._start = None
 
     def close(self) -> None:
@@ -136,9 +136,9 @@ def run_speed(quick: bool, repeats: int | None = None, size_name: str | None = N
         for r in range(repeats):
             timer = BlockTimer(pipe.transformer)
             counter.reset()
-            t0 = _sync_clock()
+            t0 = sync_clock()
             _call(pipe, side)
-            elapsed = _sync_clock() - t0
+            elapsed = sync_clock() - t0
             timer.close()
             base_times.append(elapsed)
             block_shares.append(timer.seconds / elapsed)
@@ -148,9 +148,9 @@ def run_speed(quick: bool, repeats: int | None = None, size_name: str | None = N
                 applied: Applied = method.apply(pipe)
                 counter.reset()
                 try:
-                    t0 = _sync_clock()
+                    t0 = sync_clock()
                     _call(pipe, side)
-                    elapsed = _sync_clock() - t0
+                    elapsed = sync_clock() - t0
                 finally:
                     applied.remove()
                 times[method.key].append(elapsed)

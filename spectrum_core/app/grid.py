@@ -4,9 +4,9 @@ each accelerated method at the same real-pass budget, with its PSNR against the 
 This is the README's grid (``spectrum grid``), and a quick way for a user to see what a budget costs on
 their own model before committing to it::
 
-    from spectrum_core.grid import method_grid
-    from spectrum_core.presets import load_preset
-    from spectrum_core.runner import Runner
+    from spectrum_core.app.grid import method_grid
+    from spectrum_core.app.presets import load_preset
+    from spectrum_core.app.runner import Runner
 
     grid = method_grid(Runner(load_preset("shapes")), ["a red circle on a navy background"], nfe=10)
     grid.image.save("grid.png")

@@ -1,6 +1,6 @@
 """The "shapes" world of spectrum's embedded text-to-image model.
 
-spectrum ships a tiny, *trained* FLUX-architecture model (``spectrum_core/embedded/shapes/``) so that
+spectrum ships a tiny, *trained* FLUX-architecture model (``spectrum_core/models/embedded/shapes/``) so that
 ``spectrum gen`` works offline on a CPU and so that fidelity benchmarks have a real sampling
 trajectory (random-weight models barely move between steps). This module is everything about that
 model's world that does not need diffusers:

@@ -26,7 +26,6 @@ and experts never depend on counting alternate calls.
 from __future__ import annotations
 
 import inspect
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -35,12 +34,13 @@ import torch
 from diffusers.hooks import HookRegistry, ModelHook
 from diffusers.hooks.hooks import BaseState, StateManager
 
-from .config import SpectrumConfig
 from diffusers.utils.torch_utils import unwrap_module
 
+from ..method.config import SpectrumConfig
+from ..method.forecasters import make_forecaster
+from ..method.schedule import plan_segments, segments_nfe_range
 from .families import expert_lengths, expert_names, expert_segments, family_for
-from .forecasters import make_forecaster
-from .schedule import plan_segments, segments_nfe_range
+from .stats import CallStats, StepEvent, sync_clock
 
 __all__ = ["apply_spectrum", "nfe_bounds", "SpectrumHandle", "CallStats", "StepEvent"]
 
@@ -48,80 +48,6 @@ _MODEL_HOOK = "spectrum_model"
 _BLOCK_HOOK = "spectrum_block"
 _HEAD_HOOK = "spectrum_head"
 _DEFAULT_BRANCH = "default"
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    """One transformer call, as reported to ``SpectrumHandle.subscribe`` listeners."""
-
-    step: int
-    num_steps: int
-    branch: str
-    real: bool
-    seconds: float
-
-
-@dataclass
-class CallStats:
-    """What one pipeline call did.
-
-    ``real_steps`` are the steps where the network ran (in any branch), ``nfe`` their number — the paper's
-    NFE; ``nfe_by_branch`` counts real passes per ``expert/branch``. Seconds are wall-clock with the device
-    synchronized: ``transformer_seconds`` inside the transformer calls (split into real and forecast calls),
-    ``denoise_seconds`` from the start of the first transformer call to the end of the last, and
-    ``call_seconds`` from the start of the first transformer call to the end of the pipeline call (decoding
-    included; prompt encoding happens before the hooks see anything, so time a whole call around it). The
-    end is seen where the transformer is a diffusers ``CacheMixin`` (FLUX, HunyuanVideo, Wan); elsewhere
-    (SD3) ``call_seconds`` equals ``denoise_seconds``.
-    """
-
-    num_steps: int
-    schedule: dict[str, dict[str, Any]]
-    real_steps: list[int] = field(default_factory=list)
-    forecast_steps: list[int] = field(default_factory=list)
-    nfe_by_branch: dict[str, int] = field(default_factory=dict)
-    fallbacks: int = 0
-    transformer_calls: int = 0
-    real_calls: int = 0
-    transformer_seconds: float = 0.0
-    real_call_seconds: float = 0.0
-    forecast_call_seconds: float = 0.0
-    denoise_seconds: float = 0.0
-    call_seconds: float = 0.0
-
-    @property
-    def nfe(self) -> int:
-        return len(self.real_steps)
-
-    @property
-    def forecast_calls(self) -> int:
-        return self.transformer_calls - self.real_calls
-
-    @property
-    def estimated_full_seconds(self) -> float:
-        """Denoising time had every call been real: the mean real call times the number of calls."""
-        if not self.real_calls:
-            return self.denoise_seconds
-        mean_real = self.real_call_seconds / self.real_calls
-        return self.denoise_seconds - self.transformer_seconds + mean_real * self.transformer_calls
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "num_steps": self.num_steps,
-            "nfe": self.nfe,
-            "real_steps": list(self.real_steps),
-            "forecast_steps": list(self.forecast_steps),
-            "nfe_by_branch": dict(self.nfe_by_branch),
-            "fallbacks": self.fallbacks,
-            "transformer_calls": self.transformer_calls,
-            "real_calls": self.real_calls,
-            "transformer_seconds": self.transformer_seconds,
-            "real_call_seconds": self.real_call_seconds,
-            "forecast_call_seconds": self.forecast_call_seconds,
-            "denoise_seconds": self.denoise_seconds,
-            "call_seconds": self.call_seconds,
-            "schedule": self.schedule,
-        }
 
 
 class _BranchState(BaseState):
@@ -178,15 +104,6 @@ class _Run:
     real_steps: set[int] = field(default_factory=set)
     seen_steps: set[int] = field(default_factory=set)
     started: float | None = None
-
-
-def _sync_clock() -> float:
-    """Wall-clock seconds after waiting for queued device work, so a timer covers the kernels it launched."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        torch.mps.synchronize()
-    return time.perf_counter()
 
 
 class _Session:
@@ -312,14 +229,14 @@ class SpectrumModelHook(ModelHook):
         self.current: _Decision | None = None
 
     def new_forward(self, module: torch.nn.Module, *args, **kwargs):
-        started = _sync_clock()  # the forecast itself is part of a skipped step's cost
+        started = sync_clock()  # the forecast itself is part of a skipped step's cost
         decision = self._decide()
         self.current = decision
         try:
             output = self.fn_ref.original_forward(*args, **kwargs)
         finally:
             self.current = None
-        seconds = _sync_clock() - started
+        seconds = sync_clock() - started
         self._record(decision, seconds, started)
         return output
 
@@ -362,7 +279,7 @@ class SpectrumModelHook(ModelHook):
         self.state_manager.clear()
         run = self.session.run
         if run is not None and run.started is not None:
-            run.stats.call_seconds = _sync_clock() - run.started
+            run.stats.call_seconds = sync_clock() - run.started
         return module
 
 

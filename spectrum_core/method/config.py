@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 FORECASTERS = ("chebyshev", "taylor", "reuse")
-"""The forecasters' names (:func:`spectrum_core.forecasters.make_forecaster` builds them)."""
+"""The forecasters' names (:func:`spectrum_core.method.forecasters.make_forecaster` builds them)."""
 
 __all__ = ["SpectrumConfig"]
 

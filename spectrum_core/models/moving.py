@@ -1,6 +1,6 @@
 """The "moving shapes" world of spectrum's embedded text-to-video model (the video sibling of shapes).
 
-The image model (:mod:`spectrum_core.shapes`) gives ``spectrum gen`` a trained FLUX-architecture model;
+The image model (:mod:`spectrum_core.models.shapes`) gives ``spectrum gen`` a trained FLUX-architecture model;
 this module is the world of its video sibling, a tiny trained Wan-architecture model (``WanPipeline``
 with separate cond/uncond transformer calls for classifier-free guidance, MP4 output). Everything here
 is pure (numpy + PIL, no diffusers):
@@ -8,10 +8,10 @@ is pure (numpy + PIL, no diffusers):
 * the vocabulary and grammar, with :func:`parse_prompt` (a ``ValueError`` naming the unknown word and
   the vocabulary);
 * the clip renderer that makes the training set (:func:`render_clip`, :func:`sample_scene`): one shape
-  of :mod:`spectrum_core.shapes` moving at a constant speed along one axis, each frame drawn by
-  :func:`spectrum_core.shapes.render` (the vocabulary, palettes and renderer are imported, not copied);
+  of :mod:`spectrum_core.models.shapes` moving at a constant speed along one axis, each frame drawn by
+  :func:`spectrum_core.models.shapes.render` (the vocabulary, palettes and renderer are imported, not copied);
 * evaluators that say whether a clip shows its prompt (:func:`analyse_clip`, :func:`check_clip`):
-  per frame the image evaluators of :mod:`spectrum_core.shapes` (background, shape colour, shape
+  per frame the image evaluators of :mod:`spectrum_core.models.shapes` (background, shape colour, shape
   class), plus the direction of motion read from the displacement of the shape's centroid between the
   first and the last frame.
 
@@ -20,7 +20,7 @@ Grammar (case-insensitive, extra spaces and a trailing ``.`` ignored)::
     prompt    := article COLOUR SHAPE "moving" DIRECTION "on" article BACKGROUND "background"
     DIRECTION := left | right | up | down
 
-with article / COLOUR / SHAPE / BACKGROUND as in :mod:`spectrum_core.shapes`, e.g.
+with article / COLOUR / SHAPE / BACKGROUND as in :mod:`spectrum_core.models.shapes`, e.g.
 ``"a red circle moving left on a navy background"``.
 
 Clip length: :data:`NUM_FRAMES` = 9. Wan's VAE compresses time 4x causally (the first frame alone,
@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spectrum_core import shapes
-from spectrum_core.shapes import ARTICLES, BACKGROUNDS, COLOURS, IMAGE_SIZE, MARGIN, SHAPES
+from spectrum_core.models import shapes
+from spectrum_core.models.shapes import ARTICLES, BACKGROUNDS, COLOURS, IMAGE_SIZE, MARGIN, SHAPES
 
 NUM_FRAMES = 9
 """Frames per clip (4k + 1 for Wan's causal 4x temporal compression: 9 frames -> 3 latent frames)."""
@@ -130,7 +130,7 @@ class MovingScene:
         return make_prompt(self.colour, self.shape, self.direction, self.background)
 
     def frame(self, i: int) -> shapes.Scene:
-        """The still :class:`spectrum_core.shapes.Scene` of frame ``i``."""
+        """The still :class:`spectrum_core.models.shapes.Scene` of frame ``i``."""
         dx, dy = DIRECTIONS[self.direction]
         return shapes.Scene(
             self.colour, self.shape, self.background,
@@ -161,7 +161,7 @@ def sample_scene(rng: np.random.Generator, num_frames: int = NUM_FRAMES, image_s
 
 
 def render_clip(scene: MovingScene, image_size: int = IMAGE_SIZE) -> np.ndarray:
-    """Draw a clip as an ``(F, H, W, 3)`` uint8 array, each frame by :func:`spectrum_core.shapes.render`."""
+    """Draw a clip as an ``(F, H, W, 3)`` uint8 array, each frame by :func:`spectrum_core.models.shapes.render`."""
     return np.stack([shapes.render(scene.frame(i), image_size) for i in range(scene.num_frames)])
 
 
@@ -180,7 +180,7 @@ def render_batch(rng: np.random.Generator, n: int, num_frames: int = NUM_FRAMES,
 def shape_centroid(image) -> tuple[float, float] | None:
     """``(x, y)`` centroid of the shape in a frame, or None if no shape is found.
 
-    The shape region is found as in :func:`spectrum_core.shapes.analyse_image`: the largest connected
+    The shape region is found as in :func:`spectrum_core.models.shapes.analyse_image`: the largest connected
     region of pixels farther than 60 RGB units from the median border colour. Its centroid moves with
     the shape, whatever the shape's class, so frame-to-frame displacements measure the motion.
     """
@@ -215,7 +215,7 @@ class ClipAnalysis:
 
 
 def analyse_clip(frames) -> ClipAnalysis:
-    """Read every frame with :func:`spectrum_core.shapes.analyse_image` and the motion from the centroids.
+    """Read every frame with :func:`spectrum_core.models.shapes.analyse_image` and the motion from the centroids.
 
     ``frames``: an ``(F, H, W, 3)`` array (uint8 0-255, or float in [0, 1] as WanPipeline's
     ``output_type="np"`` returns; floats are scaled to 0-255) or a list of PIL images.
@@ -237,7 +237,7 @@ def analyse_clip(frames) -> ClipAnalysis:
 def check_clip(frames, prompt: str, frame_pass_fraction: float = FRAME_PASS_FRACTION) -> dict[str, bool]:
     """Whether a clip shows its prompt: ``{"background", "colour", "shape", "direction"}`` -> pass/fail.
 
-    ``background``/``colour``/``shape`` pass when :func:`spectrum_core.shapes.check_image`'s criterion
+    ``background``/``colour``/``shape`` pass when :func:`spectrum_core.models.shapes.check_image`'s criterion
     holds in at least ``frame_pass_fraction`` of the frames; ``direction`` when the centroid's
     first-to-last displacement has the prompt's direction (and is at least ``MIN_DISPLACEMENT`` px).
     """
@@ -256,7 +256,7 @@ def check_clip(frames, prompt: str, frame_pass_fraction: float = FRAME_PASS_FRAC
 
 def eval_prompts(n: int = 16, seed: int = 0) -> list[str]:
     """A fixed, balanced list of ``n`` prompts for quality checks: directions cycle fastest, then the
-    image model's balanced (colour, shape, background) triples of :func:`spectrum_core.shapes.eval_prompts`
+    image model's balanced (colour, shape, background) triples of :func:`spectrum_core.models.shapes.eval_prompts`
     (so ``n`` is at most its number of valid prompts, 117)."""
     triples = [shapes.parse_prompt(p) for p in shapes.eval_prompts(max(24, n), seed)]
     dirs = list(DIRECTIONS)

@@ -9,8 +9,8 @@ overrides, and the Spectrum defaults for that model (METHOD.md §3). The shipped
 `source` is one of:
 - a hub id, e.g. ``"black-forest-labs/FLUX.1-dev"``, loaded with ``from_pretrained`` from the local
   Hugging Face cache;
-- ``"tiny:FAMILY"``, a tiny random model built by `spectrum_core.tiny` on first use;
-- ``"embedded:NAME"``, a model folder shipped inside this package (`spectrum_core/embedded/NAME`);
+- ``"tiny:FAMILY"``, a tiny random model built by `spectrum_core.models.tiny` on first use;
+- ``"embedded:NAME"``, a model folder shipped inside this package (`spectrum_core/models/embedded/NAME`);
 - a path to a local diffusers folder (absolute, or relative to the preset file).
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from .config import SpectrumConfig
+from ..method.config import SpectrumConfig
 
 PRESET_PACKAGE = "spectrum_presets"
-EMBEDDED_DIR = Path(__file__).parent / "embedded"
+from ..models import EMBEDDED_DIR
 
 # The model `spectrum gen` uses when --model is not given: the embedded trained model, which ships with
 # the package and runs anywhere in about a second.
@@ -49,8 +49,8 @@ PIPELINE_FAMILIES: Mapping[str, str] = MappingProxyType({
 
 # Closed prompt languages of the embedded models: grammar name -> module with ``parse_prompt``.
 PROMPT_GRAMMARS: Mapping[str, str] = MappingProxyType({
-    "shapes": "spectrum_core.shapes",
-    "moving": "spectrum_core.moving_shapes",
+    "shapes": "spectrum_core.models.shapes",
+    "moving": "spectrum_core.models.moving",
 })
 
 

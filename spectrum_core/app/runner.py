@@ -2,16 +2,16 @@
 
 Usable from Python without the CLI::
 
-    from spectrum_core.presets import load_preset
-    from spectrum_core.request import build_job
-    from spectrum_core.runner import Runner
+    from spectrum_core.app.presets import load_preset
+    from spectrum_core.app.request import build_job
+    from spectrum_core.app.runner import Runner
 
     preset = load_preset("tiny-flux")
     job = build_job(preset, "a red circle on a navy background", seed=42, nfe=14)
     result = Runner(preset).generate(job)
     result.media.save("circle.png"); print(result.nfe, result.seconds)
 
-`build_job` (:mod:`spectrum_core.request`) checks everything that can be checked without the model and
+`build_job` (:mod:`spectrum_core.app.request`) checks everything that can be checked without the model and
 raises `RequestError` with a message that says what to do. `Runner` loads the
 pipeline once and runs any number of jobs on it; `compare` runs the full-step baseline and the
 accelerated job with the same seed and measures speedup and fidelity.
@@ -79,7 +79,7 @@ def load_pipeline(preset: Preset, device: str = "cpu", dtype: torch.dtype | None
     if preset.vae_dtype is not None and DTYPES[preset.vae_dtype] != dtype:
         torch_dtype = {"default": dtype, "vae": DTYPES[preset.vae_dtype]}
     if preset.source_kind == "tiny":
-        from .tiny import tiny_pipeline_dir
+        from ..models.tiny import tiny_pipeline_dir
 
         where, local_only = str(tiny_pipeline_dir(preset.source.split(":", 1)[1])), True
     elif preset.source_kind == "hub":
@@ -239,7 +239,7 @@ class Runner:
 
     def generate(self, job: Job, on_step: Callable[[StepInfo], None] | None = None) -> Result:
         """Run `job`; `on_step` is called after each denoising step."""
-        from . import apply_spectrum, nfe_bounds
+        from ..hooks.spectrum import apply_spectrum, nfe_bounds
 
         pipe = self.pipe
         if job.spectrum is not None and job.spectrum.nfe is not None:

@@ -87,7 +87,7 @@ def build_job(
 ) -> Job:
     """Resolve a request against `preset` (None = the preset's default) and check it, before any
     model loads. Raises RequestError."""
-    from .schedule import nfe_range
+    from ..method.schedule import nfe_range
 
     if not prompt or not prompt.strip():
         raise RequestError("The prompt is empty; say what to generate, e.g. spectrum gen \"a red circle\".")
