@@ -108,8 +108,13 @@ def test_consecutive_calls_are_deterministic_and_step_count_comes_from_the_call(
         other = generate(pipe, family, 24)
         assert [s.num_steps for s in handle.history] == [16, 16, 24]
         assert [s.nfe for s in handle.history] == [nfe, nfe, nfe]
+        short, long_ = handle.history[0], handle.history[2]
     assert np.array_equal(first, second)
-    assert other.shape == first.shape
+    # The 24-step call planned its own schedule over its own steps, not the 16-step one.
+    assert sorted(short.real_steps + short.forecast_steps) == list(range(16))
+    assert sorted(long_.real_steps + long_.forecast_steps) == list(range(24))
+    assert long_.real_steps != short.real_steps
+    assert not np.array_equal(other, first)
 
 
 def test_branches_and_experts_have_separate_state(family, pipe):
@@ -118,7 +123,7 @@ def test_branches_and_experts_have_separate_state(family, pipe):
     def watch(event):
         hooks = pipe_hooks()
         for expert, hook in hooks.items():
-            for name, state in hook.state_manager._state_cache.items():
+            for name, state in hook.state_manager.branches.items():
                 seen[(expert, name)] = (id(state.forecaster), state.forecaster.num_updates)
 
     nfe = budget(pipe, 30, 12)
@@ -243,9 +248,48 @@ def test_bf16_pipeline_fits_in_float32(tiny_cache):
     pipe.set_progress_bar_config(disable=True)
     dtypes = set()
     with apply_spectrum(pipe, nfe=8) as handle:
-        states = handle._session.model_hooks["transformer"].state_manager._state_cache
+        states = handle._session.model_hooks["transformer"].state_manager.branches
         handle.subscribe(lambda e: dtypes.update(s.forecaster._moments.dtype for s in states.values()))
         out = generate(pipe, "flux", 20)
         assert handle.stats.nfe == 8
     assert dtypes == {torch.float32}
     assert np.isfinite(out).all()
+
+
+# What each family's blocks return, in order (a skipped block hands its inputs through in this shape).
+BLOCK_OUTPUTS = {
+    "flux": ("encoder_hidden_states", "hidden_states"),
+    "sd35": ("encoder_hidden_states", "hidden_states"),
+    "hunyuan": ("hidden_states", "encoder_hidden_states"),
+    "wan": ("hidden_states",),
+    "wan22": ("hidden_states",),
+}
+
+
+def test_block_layout_is_read_from_diffusers_registry(family, pipe):
+    """The hand-through layout comes from diffusers' TransformerBlockRegistry; this fails loudly (instead of
+    falling back silently) if diffusers moves the registry or stops listing a block class we rely on."""
+    from diffusers.hooks._helpers import TransformerBlockRegistry
+
+    from spectrum_core.hooks.families import block_outputs
+
+    for module in experts(pipe):
+        fam = family_for(module)
+        for stack in fam.block_stacks:
+            for block in getattr(module, stack):
+                TransformerBlockRegistry.get(type(block))  # raises ValueError if not listed
+                assert block_outputs(block, fam) == BLOCK_OUTPUTS[family]
+
+
+def test_a_subclass_of_a_known_transformer_is_recognised():
+    """Families are matched by class, not by class-name string: a user's subclass keeps its family."""
+    from diffusers import WanTransformer3DModel
+
+    class MyWan(WanTransformer3DModel):
+        pass
+
+    model = MyWan(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=4, text_dim=16,
+                  freq_dim=16, ffn_dim=16, num_layers=1, rope_max_seq_len=32)
+    assert family_for(model).name == "wan"
+    with pytest.raises(ValueError, match="does not know the transformer class Linear"):
+        family_for(torch.nn.Linear(2, 2))

@@ -96,7 +96,8 @@ def test_preset_file_round_trip(tmp_path):
     ('pipeline = "FluxPipeline"\nfamily = "flux"\n', "missing required key `source`"),
     ('source = "x"\npipeline = "P"\nfamily = "f"\nkind = "audio"\n', "kind must be one of"),
     ('source = "x"\npipeline = "P"\nfamily = "f"\n[spectrum]\nmethod = "magic"\n', "spectrum.method"),
-    ('source = "x"\npipeline = "P"\nfamily = "f"\nkind = "video"\n', "needs `frames` and `fps`"),
+    ('source = "x"\npipeline = "P"\nfamily = "wan"\nkind = "video"\n', "needs `frames` and `fps`"),
+    ('source = "x"\npipeline = "P"\nfamily = "f"\n', "family must be one of flux, sd35, hunyuan, wan, wan22"),
     ('source = "x" pipeline', "not valid TOML"),
 ])
 def test_bad_preset_files_say_what_is_wrong(tmp_path, text, message):

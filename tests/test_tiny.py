@@ -179,3 +179,17 @@ def test_wan22_uses_both_experts_at_50_steps(cache):
     assert len(high) + len(low) == 100  # CFG: two calls per step
     assert len(high) >= 10 and len(low) >= 10  # at least 5 steps each
     assert order == sorted(order)  # "high" < "low": the high-noise expert runs first, then hands over
+
+
+def test_every_registry_variant_with_tiny_defaults_has_a_builder_and_a_shipped_preset():
+    """Adding a family is one registry entry plus its tiny builder: the tables cannot drift apart."""
+    from spectrum_core.app.presets import load_preset, preset_names
+    from spectrum_core.hooks.families import FAMILIES as RECORDS, variant, variant_names
+
+    assert set(tiny._BUILDERS) == set(variant_names(tiny_only=True)) == set(FAMILIES)
+    for record in RECORDS:
+        assert record.transformer_class is not None, record.transformer
+    for name in FAMILIES:
+        preset = load_preset(f"tiny-{name}")
+        assert preset.family == name and preset.pipeline == variant(name)[1].pipeline
+    assert all(load_preset(p).family in variant_names() for p in preset_names())

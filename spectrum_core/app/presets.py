@@ -24,6 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from ..hooks.families import variant, variant_for_model_index, variant_names
 from ..method.config import SpectrumConfig
 
 PRESET_PACKAGE = "spectrum_presets"
@@ -36,16 +37,6 @@ DEFAULT_MODEL = "shapes"
 KINDS = ("image", "video")
 DTYPES = ("float32", "bfloat16", "float16")
 METHODS = ("spectrum", "taylor", "reuse", "none")
-
-# Pipeline class -> family. A bare local diffusers folder borrows the defaults of the shipped preset
-# named after its family.
-PIPELINE_FAMILIES: Mapping[str, str] = MappingProxyType({
-    "FluxPipeline": "flux",
-    "StableDiffusion3Pipeline": "sd35",
-    "HunyuanVideoPipeline": "hunyuan",
-    "WanPipeline": "wan",
-})
-
 
 # Closed prompt languages of the embedded models: grammar name -> module with ``parse_prompt``.
 PROMPT_GRAMMARS: Mapping[str, str] = MappingProxyType({
@@ -130,6 +121,8 @@ class Preset:
         if self.prompt_grammar is not None and self.prompt_grammar not in PROMPT_GRAMMARS:
             raise PresetError(f"{where}: prompt_grammar must be one of {', '.join(PROMPT_GRAMMARS)}, "
                               f"got '{self.prompt_grammar}'.")
+        if self.family not in variant_names():
+            raise PresetError(f"{where}: family must be one of {', '.join(variant_names())}, got '{self.family}'.")
         if self.kind == "video" and (self.frames is None or self.fps is None):
             raise PresetError(f"{where}: a video preset needs `frames` and `fps`.")
         if self.kind == "image" and self.frames is not None:
@@ -142,6 +135,11 @@ class Preset:
         # Freeze the mappings so a shared preset cannot be mutated through them.
         object.__setattr__(self, "call", MappingProxyType(dict(self.call)))
         object.__setattr__(self, "scheduler", MappingProxyType(dict(self.scheduler)))
+
+    @property
+    def experts(self) -> int:
+        """How many denoisers the family's pipeline carries (Wan2.2 A14B: two, each with its own warm-up)."""
+        return variant(self.family)[1].experts
 
     @property
     def is_video(self) -> bool:
@@ -287,17 +285,6 @@ def read_model_index(model_dir: str | Path) -> dict[str, Any]:
     return data
 
 
-def _family_of(index: Mapping[str, Any]) -> str | None:
-    cls = index["_class_name"]
-    if cls not in PIPELINE_FAMILIES:
-        return None
-    family = PIPELINE_FAMILIES[cls]
-    # Wan2.2 A14B is a WanPipeline with a second (low-noise) expert.
-    if family == "wan" and (index.get("transformer_2") or [None])[0] is not None:
-        return "wan22"
-    return family
-
-
 def preset_for_model_dir(model_dir: str | Path, base: Preset | None = None) -> Preset:
     """A preset for a local diffusers folder. With `base`, keep its defaults and swap the weights;
     without, borrow the defaults of the shipped preset of the folder's pipeline family."""
@@ -305,13 +292,14 @@ def preset_for_model_dir(model_dir: str | Path, base: Preset | None = None) -> P
     index = read_model_index(model_dir)
     cls = index["_class_name"]
     if base is None:
-        family = _family_of(index)
-        if family is None:
+        found = variant_for_model_index(index)
+        if found is None or found.preset not in _shipped_files():
+            supported = sorted({variant(n)[1].pipeline for n in variant_names() if variant(n)[1].preset in _shipped_files()})
             raise PresetError(
-                f"'{model_dir}' holds a {cls}; supported without a preset: {', '.join(PIPELINE_FAMILIES)}. "
+                f"'{model_dir}' holds a {cls}; supported without a preset: {', '.join(supported)}. "
                 "Pass --model NAME or --preset-file FILE to say how to run it."
             )
-        base = load_preset(family)
+        base = load_preset(found.preset)
         return replace(base, name=model_dir.name, source=str(model_dir), pipeline=cls,
                        description=f"local {cls} folder (defaults of '{base.name}')", origin=str(model_dir))
     return replace(base, source=str(model_dir), pipeline=cls, origin=str(model_dir))

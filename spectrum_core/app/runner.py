@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..hooks.families import expert_names
 from .presets import Preset, PresetError
 from .request import Job, RequestError, WeightsMissing, check_weights
 
@@ -215,7 +216,7 @@ class Runner:
         return self._pipe
 
     def _denoisers(self) -> list[torch.nn.Module]:
-        return [m for name in ("transformer", "transformer_2") if (m := getattr(self.pipe, name, None)) is not None]
+        return [getattr(self.pipe, name) for name in expert_names(self.pipe)]
 
     def _sync(self) -> None:
         device_synchronizer(self.device)()

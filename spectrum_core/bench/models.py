@@ -15,11 +15,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..hooks.families import variant, variant_names
 from ..models import EMBEDDED_DIR
+
+TINY = variant_names(tiny_only=True)
 
 # Embedded trained models: name -> (diffusers pipeline class, is video).
 EMBEDDED = {"shapes": ("FluxPipeline", False), "moving": ("WanPipeline", True)}
-TINY = ("flux", "sd35", "hunyuan", "wan", "wan22")
 RANDOM_LABEL = "random-weight tiny model: plumbing, not fidelity"
 
 
@@ -65,7 +67,7 @@ def _embedded(name: str) -> BenchModel:
 def _tiny(family: str) -> BenchModel:
     from ..models.tiny import TINY_CALL_KWARGS, load_tiny_pipeline
 
-    return BenchModel(f"tiny-{family}", False, family in ("hunyuan", "wan", "wan22"),
+    return BenchModel(f"tiny-{family}", False, variant(family)[1].video,
                       lambda: load_tiny_pipeline(family), dict(TINY_CALL_KWARGS[family]))
 
 

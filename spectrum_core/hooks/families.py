@@ -1,76 +1,204 @@
-"""What Spectrum needs to know about each model family, as data.
+"""Everything spectrum knows about each model family, as one registry of data.
 
-The hooks are generic; everything model-specific lives here: which ModuleLists hold the transformer blocks,
-what a block returns (so a skipped block can hand its inputs through in the same shape), which module is the
-output head whose input is the forecast tensor, and how a pipeline with several experts splits the steps
-between them. Adding a family is adding an entry, not an ``isinstance`` branch in the algorithm.
+One :class:`Family` record per transformer class says where its blocks are, what a block returns, which
+module is the output head, which pipeline components may carry it (and how they hand over the steps), and
+the pipelines that ship it (:class:`Variant`: pipeline class, CFG style, tiny-model call defaults, the
+shipped preset a bare folder borrows its defaults from). The hooks, the presets, the request validation,
+the runner, the tiny-model factory, the bench and the tests all read this one table: adding a family is
+one entry here, a tiny builder in :mod:`spectrum_core.models.tiny`, and its tiny test.
+
+Records are matched by class (``isinstance``, so a subclass of a known transformer is recognised), never
+by a class-name string. Importing this module does not import torch or diffusers: the classes resolve
+on first use, so the CLI's request checks stay instant.
+
+What a block returns is read from diffusers' own ``TransformerBlockRegistry`` when it lists the block
+class (:func:`block_outputs`); ``Family.block_outputs`` is only the fallback for blocks it does not know.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
-import torch
+__all__ = [
+    "Family", "Variant", "FAMILIES", "family_for", "variant", "variant_names", "variant_for_model_index",
+    "block_outputs", "expert_names", "expert_segments", "expert_lengths",
+]
 
-__all__ = ["Family", "FAMILIES", "family_for", "expert_names", "expert_segments", "expert_lengths"]
+# CFG styles (how a pipeline runs guidance), for readers of Variant.cfg.
+CFG_DISTILLED = "distilled"   # guidance is an embedding: one transformer call per step (FLUX.1-dev, HunyuanVideo)
+CFG_BATCHED = "batched"       # cond and uncond as one batch of two in one call (SD3): one Spectrum state
+CFG_SEPARATE = "separate"     # two calls per step in cache_context("cond"/"uncond") (Wan): one state each
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One pipeline that ships a family's transformer.
+
+    Args:
+        name: the family name presets use (``family = "wan22"`` in a preset TOML) and the tiny model's name.
+        pipeline: the diffusers pipeline class.
+        video: whether it makes videos.
+        experts: how many denoiser components it carries (Wan2.2 A14B: two, handing over mid-run).
+        cfg: its CFG style (``CFG_DISTILLED``, ``CFG_BATCHED`` or ``CFG_SEPARATE``). FluxPipeline is
+            distilled but runs separate cond/uncond calls when called with ``true_cfg_scale > 1``.
+        tiny_call: call keyword arguments of its tiny random model (``spectrum_core.models.tiny``); ``None``
+            when no tiny builder exists yet.
+        preset: the shipped preset whose defaults a bare local folder of this pipeline borrows.
+    """
+
+    name: str
+    pipeline: str
+    video: bool
+    cfg: str
+    preset: str
+    experts: int = 1
+    tiny_call: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.tiny_call is not None:
+            object.__setattr__(self, "tiny_call", MappingProxyType(dict(self.tiny_call)))
 
 
 @dataclass(frozen=True)
 class Family:
-    """One transformer class's layout.
+    """One transformer class's layout and the pipelines that use it.
 
     Args:
-        name: short name used in messages and presets.
+        name: short name used in messages.
+        transformer: the diffusers transformer class's name, resolved on first use (:attr:`transformer_class`).
         block_stacks: attributes of the transformer holding its blocks (``nn.ModuleList``), in call order.
             Every block in them is skipped on a forecast step.
-        block_outputs: the names of a block's return values in order; a skipped block returns its inputs
-            of those names. ``("hidden_states",)`` means a block returns a single tensor.
         head: the output-head module whose first argument is the last block's image/video-token output —
-            the tensor Spectrum forecasts (METHOD.md §1.1). It runs on every step with the current
-            timestep embedding.
+            the tensor Spectrum forecasts (docs/method.md, "What is forecast"). It runs on every step with the
+            current timestep embedding.
+        variants: the pipelines that ship this transformer.
+        components: pipeline attributes that may hold this transformer, in the order they take over the
+            steps (Wan2.2's high-noise ``transformer`` then low-noise ``transformer_2``).
+        handover: the pipeline-config field that splits the steps between components (``boundary_ratio``:
+            the hand-over is at the first timestep below ``boundary_ratio * num_train_timesteps``).
+        block_outputs: what a block returns, by argument name, for block classes diffusers'
+            TransformerBlockRegistry does not list; a skipped block returns its inputs of those names.
     """
 
     name: str
+    transformer: str
     block_stacks: tuple[str, ...]
-    block_outputs: tuple[str, ...]
+    variants: tuple[Variant, ...]
     head: str = "norm_out"
+    components: tuple[str, ...] = ("transformer",)
+    handover: str | None = None
+    block_outputs: tuple[str, ...] = ("encoder_hidden_states", "hidden_states")
+
+    @property
+    def transformer_class(self) -> type | None:
+        """The transformer class, or ``None`` when the installed diffusers does not have it."""
+        import diffusers
+
+        return getattr(diffusers, self.transformer, None)
 
 
-FAMILIES: dict[str, Family] = {
-    "FluxTransformer2DModel": Family(
-        "flux", ("transformer_blocks", "single_transformer_blocks"), ("encoder_hidden_states", "hidden_states")
-    ),
-    "SD3Transformer2DModel": Family("sd3", ("transformer_blocks",), ("encoder_hidden_states", "hidden_states")),
-    "HunyuanVideoTransformer3DModel": Family(
-        "hunyuan", ("transformer_blocks", "single_transformer_blocks"), ("hidden_states", "encoder_hidden_states")
-    ),
-    "WanTransformer3DModel": Family("wan", ("blocks",), ("hidden_states",)),
-    "QwenImageTransformer2DModel": Family("qwenimage", ("transformer_blocks",), ("encoder_hidden_states", "hidden_states")),
-}
+_TINY_64 = {"height": 64, "width": 64}
+
+FAMILIES: tuple[Family, ...] = (
+    Family("flux", "FluxTransformer2DModel", ("transformer_blocks", "single_transformer_blocks"), (
+        # FLUX.1-dev style: guidance-distilled, guidance is an embedding, one transformer call per step.
+        Variant("flux", "FluxPipeline", video=False, cfg=CFG_DISTILLED, preset="flux",
+                tiny_call={**_TINY_64, "guidance_scale": 3.5}),
+    )),
+    Family("sd3", "SD3Transformer2DModel", ("transformer_blocks",), (
+        # SD3.5: real CFG, cond and uncond run as one batch of 2.
+        Variant("sd35", "StableDiffusion3Pipeline", video=False, cfg=CFG_BATCHED, preset="sd35",
+                tiny_call={**_TINY_64, "guidance_scale": 4.5}),
+    )),
+    Family("hunyuan", "HunyuanVideoTransformer3DModel", ("transformer_blocks", "single_transformer_blocks"), (
+        # HunyuanVideo: embedded guidance, one call per step.
+        Variant("hunyuan", "HunyuanVideoPipeline", video=True, cfg=CFG_DISTILLED, preset="hunyuan",
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 6.0}),
+    ), block_outputs=("hidden_states", "encoder_hidden_states")),
+    Family("wan", "WanTransformer3DModel", ("blocks",), (
+        # Wan2.1: CFG as two calls per step, in cache_context("cond") / ("uncond").
+        Variant("wan", "WanPipeline", video=True, cfg=CFG_SEPARATE, preset="wan",
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 5.0}),
+        # Wan2.2-A14B: high-noise expert with guidance_scale, low-noise expert with guidance_scale_2.
+        Variant("wan22", "WanPipeline", video=True, cfg=CFG_SEPARATE, preset="wan22", experts=2,
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 4.0, "guidance_scale_2": 3.0}),
+    ), components=("transformer", "transformer_2"), handover="boundary_ratio", block_outputs=("hidden_states",)),
+    # Same layout as SD3's joint blocks; listed for apply_spectrum, not yet covered by a tiny model.
+    Family("qwenimage", "QwenImageTransformer2DModel", ("transformer_blocks",), (
+        Variant("qwenimage", "QwenImagePipeline", video=False, cfg=CFG_SEPARATE, preset="qwenimage"),
+    )),
+)
+
+_VARIANTS: Mapping[str, tuple[Family, Variant]] = MappingProxyType(
+    {v.name: (f, v) for f in FAMILIES for v in f.variants}
+)
 
 
-def family_for(transformer: torch.nn.Module) -> Family:
-    """The family of ``transformer``, or a ValueError naming the supported classes."""
-    cls = type(transformer).__name__
-    family = FAMILIES.get(cls)
-    if family is None:
-        raise ValueError(
-            f"Spectrum does not know the transformer class {cls}. Supported: {', '.join(sorted(FAMILIES))}"
-        )
-    return family
+def variant_names(tiny_only: bool = False) -> tuple[str, ...]:
+    """Every variant name (what a preset's ``family`` may say), or only those with a tiny model."""
+    return tuple(name for name, (_, v) in _VARIANTS.items() if not tiny_only or v.tiny_call is not None)
 
 
-# Denoiser components a pipeline may carry, in the order they take over the steps.
-_EXPERT_COMPONENTS = ("transformer", "transformer_2")
+def variant(name: str) -> tuple[Family, Variant]:
+    """The family and variant a preset's ``family = NAME`` refers to; KeyError listing the valid names."""
+    try:
+        return _VARIANTS[name]
+    except KeyError:
+        raise KeyError(f"unknown model family {name!r}; valid: {', '.join(_VARIANTS)}") from None
+
+
+def variant_for_model_index(index: Mapping[str, Any]) -> Variant | None:
+    """The variant a diffusers folder's model_index.json describes (its pipeline class, and for pipelines
+    with several denoisers how many it fills), or ``None`` for a pipeline no family ships."""
+    cls = index.get("_class_name")
+    for family in FAMILIES:
+        filled = sum(1 for c in family.components if (index.get(c) or [None])[0] is not None)
+        for v in family.variants:
+            if v.pipeline == cls and v.experts == max(filled, 1):
+                return v
+    return None
+
+
+def family_for(transformer: Any) -> Family:
+    """The family of ``transformer`` (matched by class, subclasses included), or a ValueError naming the
+    supported classes."""
+    for family in FAMILIES:
+        cls = family.transformer_class
+        if cls is not None and isinstance(transformer, cls):
+            return family
+    raise ValueError(
+        f"Spectrum does not know the transformer class {type(transformer).__name__}. Supported: "
+        f"{', '.join(sorted(f.transformer for f in FAMILIES))}"
+    )
+
+
+def block_outputs(block: Any, family: Family) -> tuple[str, ...]:
+    """The names of what ``block`` returns, in order: a skipped block returns its inputs of these names.
+
+    Read from diffusers' ``TransformerBlockRegistry`` (which diffusers' own block caches use) when it lists
+    the block's class, else the family's declared ``block_outputs``. The registry lives in a private
+    diffusers module; this is the one place that reads it, and tests/test_hooks.py fails if it moves.
+    """
+    from diffusers.hooks._helpers import TransformerBlockRegistry
+
+    try:
+        meta = TransformerBlockRegistry.get(type(block))
+    except ValueError:  # a block class diffusers does not list
+        return family.block_outputs
+    named = [(meta.return_hidden_states_index, meta.hidden_states_argument_name),
+             (meta.return_encoder_hidden_states_index, meta.encoder_hidden_states_argument_name)]
+    return tuple(name for index, name in sorted((i, n) for i, n in named if i is not None))
 
 
 def expert_names(pipe: Any) -> list[str]:
-    """The pipeline's denoiser components that are present (Wan2.2 A14B has two experts)."""
-    return [name for name in _EXPERT_COMPONENTS if getattr(pipe, name, None) is not None]
+    """The pipeline's denoiser components that are present, in hand-over order (Wan2.2 A14B has two)."""
+    names = dict.fromkeys(c for f in FAMILIES for c in f.components)
+    return [name for name in names if getattr(pipe, name, None) is not None]
 
 
-def expert_segments(pipe: Any, timesteps: torch.Tensor, experts: list[str]) -> dict[str, tuple[int, int]]:
+def expert_segments(pipe: Any, timesteps: Any, experts: list[str]) -> dict[str, tuple[int, int]]:
     """Which consecutive steps ``[start, end)`` each expert denoises in a run over ``timesteps``.
 
     Wan2.2 hands over from ``transformer`` (high noise) to ``transformer_2`` at the first timestep below
@@ -79,11 +207,12 @@ def expert_segments(pipe: Any, timesteps: torch.Tensor, experts: list[str]) -> d
     n = len(timesteps)
     if len(experts) < 2:
         return {experts[0]: (0, n)} if experts else {}
-    ratio = getattr(getattr(pipe, "config", None), "boundary_ratio", None)
+    family = family_for(getattr(pipe, experts[0]))
+    ratio = getattr(getattr(pipe, "config", None), family.handover, None) if family.handover else None
     if ratio is None:
         raise ValueError(
-            f"{type(pipe).__name__} has {len(experts)} transformers but no boundary_ratio: Spectrum cannot tell "
-            "which steps each one denoises"
+            f"{type(pipe).__name__} has {len(experts)} transformers but no {family.handover or 'hand-over rule'}: "
+            "Spectrum cannot tell which steps each one denoises"
         )
     boundary = ratio * pipe.scheduler.config.num_train_timesteps
     switch = next((i for i, t in enumerate(timesteps.tolist()) if t < boundary), n)

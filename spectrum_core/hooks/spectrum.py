@@ -32,14 +32,14 @@ from typing import Any, Callable
 
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
-from diffusers.hooks.hooks import BaseState, StateManager
+from diffusers.hooks.hooks import BaseState, CacheContext, StateManager
 
 from diffusers.utils.torch_utils import unwrap_module
 
 from ..method.config import SpectrumConfig
 from ..method.forecasters import make_forecaster
 from ..method.schedule import plan_segments, segments_nfe_range
-from .families import expert_lengths, expert_names, expert_segments, family_for
+from .families import block_outputs, expert_lengths, expert_names, expert_segments, family_for
 from .stats import CallStats, StepEvent, sync_clock
 
 __all__ = ["apply_spectrum", "nfe_bounds", "SpectrumHandle", "CallStats", "StepEvent"]
@@ -63,23 +63,39 @@ class _BranchState(BaseState):
 
 
 class _BranchStates(StateManager):
-    """diffusers' per-cache-context state, with one default branch when the pipeline opens no context."""
+    """Per-CFG-branch state of one expert, keyed by the pipeline's cache context.
 
-    def get_state(self) -> _BranchState:
-        name = self._context.name if self._context is not None else _DEFAULT_BRANCH
-        if name not in self._state_cache:
-            self._state_cache[name] = self._state_cls(*self._init_args, **self._init_kwargs)
-        return self._state_cache[name]
+    diffusers hands every stateful hook's ``StateManager`` the current ``CacheContext`` through the public
+    ``set_context`` (``cache_context("cond")`` on entry, ``None`` on exit); this subclass keeps that context
+    and the branches' states in fields of its own, so nothing here reads diffusers' private attributes.
+    A pipeline that opens no context (SD3's batched CFG pair) gets one default branch.
+    """
+
+    def __init__(self, make: Callable[[], Any]):
+        super().__init__(_BranchState, (make,))
+        self.make = make
+        self.current: CacheContext | None = None
+        self.branches: dict[str, _BranchState] = {}
+
+    def set_context(self, context: CacheContext | None) -> None:
+        super().set_context(context)
+        self.current = context
 
     @property
     def branch_name(self) -> str:
-        return self._context.name if self._context is not None else _DEFAULT_BRANCH
+        return self.current.name if self.current is not None else _DEFAULT_BRANCH
+
+    def get_state(self) -> _BranchState:
+        name = self.branch_name
+        if name not in self.branches:
+            self.branches[name] = _BranchState(self.make)
+        return self.branches[name]
 
     def clear(self) -> None:
         """Drop every branch's state but keep the context the pipeline has set for the current call."""
-        for state in self._state_cache.values():
+        for state in self.branches.values():
             state.reset()
-        self._state_cache.clear()
+        self.branches.clear()
 
 
 @dataclass
@@ -178,7 +194,7 @@ class _Session:
 
     def step_index(self, hook: "SpectrumModelHook", branch: _BranchState) -> int:
         """The run's step for this call: the pipeline's own index when it gives one, else a branch counter."""
-        context = hook.state_manager._context
+        context = hook.state_manager.current
         if context is not None and context.step_index is not None:
             return int(context.step_index) - self.run.offset
         scheduler = self.pipe.scheduler
@@ -225,7 +241,7 @@ class SpectrumModelHook(ModelHook):
         make = lambda: make_forecaster(  # noqa: E731
             cfg.forecaster, degree=cfg.degree, ridge=cfg.ridge, blend=cfg.blend, taylor_order=cfg.taylor_order
         )
-        self.state_manager = _BranchStates(_BranchState, (make,))
+        self.state_manager = _BranchStates(make)
         self.current: _Decision | None = None
 
     def new_forward(self, module: torch.nn.Module, *args, **kwargs):
@@ -394,7 +410,7 @@ class SpectrumHandle:
 def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides: Any) -> SpectrumHandle:
     """Accelerate ``pipe`` with Spectrum; returns a handle with ``.stats`` and ``.remove()``.
 
-    ``pipe`` is a diffusers pipeline whose denoiser is a supported transformer (``families.FAMILIES``);
+    ``pipe`` is a diffusers pipeline whose denoiser is a supported transformer (``families.FAMILIES``, matched by class);
     every transformer it carries (Wan2.2's two experts) gets its own state and schedule segment. Keyword
     overrides are applied to ``config``: ``apply_spectrum(pipe, nfe=14)``.
 
@@ -412,8 +428,7 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides:
     modules = {name: unwrap_module(getattr(pipe, name)) for name in experts}
     families = {name: family_for(module) for name, module in modules.items()}
     for name, module in modules.items():
-        registry = getattr(module, "_diffusers_hook", None)
-        if registry is not None and registry.get_hook(_MODEL_HOOK) is not None:
+        if HookRegistry.check_if_exists_or_initialize(module).get_hook(_MODEL_HOOK) is not None:
             raise RuntimeError(f"Spectrum is already applied to pipe.{name}: call handle.remove() first")
 
     session = _Session(pipe, config, experts)
@@ -426,7 +441,7 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides:
             raise ValueError(f"pipe.{name} ({type(module).__name__}) has no transformer blocks to skip")
         for block in blocks:
             HookRegistry.check_if_exists_or_initialize(block).register_hook(
-                _SkipBlockHook(hook, family.block_outputs), _BLOCK_HOOK
+                _SkipBlockHook(hook, block_outputs(block, family)), _BLOCK_HOOK
             )
         HookRegistry.check_if_exists_or_initialize(getattr(module, family.head)).register_hook(
             _HeadHook(hook), _HEAD_HOOK

@@ -48,36 +48,23 @@ import pathlib
 import shutil
 import tempfile
 import types
-from typing import Any
+from typing import Any, Mapping
 
 import diffusers
 import torch
 
-FAMILIES: tuple[str, ...] = ("flux", "sd35", "hunyuan", "wan", "wan22")
+from ..hooks.families import variant, variant_names
+
+# The tiny models: every family variant of the registry that has tiny call defaults (and a builder below).
+FAMILIES: tuple[str, ...] = variant_names(tiny_only=True)
 
 # Bump when the architecture/tokenizers change, so stale caches are not reused.
 _CACHE_VERSION = "v1"
 
-TINY_CALL_KWARGS: dict[str, dict] = {
-    # FLUX.1-dev style: guidance-distilled, guidance is an embedding, one transformer call per step.
-    "flux": {"height": 64, "width": 64, "guidance_scale": 3.5},
-    # SD3.5: real CFG, cond and uncond run as one batch of 2.
-    "sd35": {"height": 64, "width": 64, "guidance_scale": 4.5},
-    # HunyuanVideo: embedded guidance, one call per step.
-    "hunyuan": {"height": 64, "width": 64, "num_frames": 5, "guidance_scale": 6.0},
-    # Wan2.1: CFG as two calls per step, in cache_context("cond") / ("uncond").
-    "wan": {"height": 64, "width": 64, "num_frames": 5, "guidance_scale": 5.0},
-    # Wan2.2-A14B: high-noise expert with guidance_scale, low-noise expert with guidance_scale_2.
-    "wan22": {"height": 64, "width": 64, "num_frames": 5, "guidance_scale": 4.0, "guidance_scale_2": 3.0},
-}
-
-_PIPELINE_CLASS_NAMES = types.MappingProxyType({
-    "flux": "FluxPipeline",
-    "sd35": "StableDiffusion3Pipeline",
-    "hunyuan": "HunyuanVideoPipeline",
-    "wan": "WanPipeline",
-    "wan22": "WanPipeline",
-})
+# Call defaults of each tiny pipeline (size, frames, guidance), from the family registry.
+TINY_CALL_KWARGS: Mapping[str, Mapping[str, Any]] = types.MappingProxyType(
+    {name: variant(name)[1].tiny_call for name in FAMILIES}
+)
 
 # Words that become single tokens in every tiny tokenizer; anything else is spelled out in pieces.
 _WORDS = tuple(
@@ -126,14 +113,7 @@ def build_tiny_pipeline(family: str, seed: int = 0) -> diffusers.DiffusionPipeli
     Nothing is downloaded; the global torch RNG state is left untouched.
     """
     _check_family(family)
-    builder = {
-        "flux": _build_flux,
-        "sd35": _build_sd35,
-        "hunyuan": _build_hunyuan,
-        "wan": _build_wan,
-        "wan22": _build_wan22,
-    }[family]
-    return builder(seed)
+    return _BUILDERS[family](seed)
 
 
 def tiny_pipeline_dir(family: str, cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
@@ -171,7 +151,7 @@ def load_tiny_pipeline(
 ) -> diffusers.DiffusionPipeline:
     """Load the tiny ``family`` pipeline through ``from_pretrained``, exactly as a downloaded model loads."""
     _check_family(family)
-    pipeline_class = getattr(diffusers, _PIPELINE_CLASS_NAMES[family])
+    pipeline_class = getattr(diffusers, variant(family)[1].pipeline)
     path = tiny_pipeline_dir(family, cache_dir)
     try:  # diffusers >= 0.42 renamed the argument and warns about the old name
         from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
@@ -599,3 +579,8 @@ def _build_wan(seed: int) -> diffusers.DiffusionPipeline:
 
 def _build_wan22(seed: int) -> diffusers.DiffusionPipeline:
     return _wan_pipeline(seed, transformer_2_seed=seed + 1000)
+
+
+# One builder per tiny model (adding a family: its registry entry in hooks/families.py, a builder here).
+_BUILDERS = {"flux": _build_flux, "sd35": _build_sd35, "hunyuan": _build_hunyuan, "wan": _build_wan,
+             "wan22": _build_wan22}
