@@ -6,20 +6,19 @@ import torch
 
 from conftest import ALL_FAMILIES, generate, psnr
 from spectrum_core import SpectrumConfig, apply_spectrum, nfe_bounds
-from spectrum_core.hooks.families import family_for
+from spectrum_core.hooks.families import CFG_BATCHED, CFG_SEPARATE, family_for, variant
 from spectrum_core.method.forecasters import ChebyshevForecaster
 
-# Which CFG branches each family's pipeline opens: SD3 batches its pair (one state); Wan calls twice.
-BRANCHES = {
-    "flux": ["transformer/cond"],
-    "sd35": ["transformer"],
-    "hunyuan": ["transformer/cond"],
-    "wan": ["transformer/cond", "transformer/uncond"],
-    "wan22": ["transformer/cond", "transformer/uncond", "transformer_2/cond", "transformer_2/uncond"],
-}
+def _branches(name):
+    """The per-branch labels a family's pipeline produces, from its registry CFG style: a batched pair is
+    one state; distilled guidance calls once, in a "cond" context; separate CFG opens cond and uncond."""
+    fam, var = variant(name)
+    contexts = {CFG_BATCHED: [""], CFG_SEPARATE: ["/cond", "/uncond"]}.get(var.cfg, ["/cond"])
+    return [f"{c}{ctx}" for c in fam.components[: var.experts] for ctx in contexts]
 
 
-CFG_CALLS = {"flux": 1, "sd35": 1, "hunyuan": 1, "wan": 2, "wan22": 2}  # transformer calls per step
+BRANCHES = {name: _branches(name) for name in ALL_FAMILIES}
+CFG_CALLS = {name: 2 if variant(name)[1].cfg == CFG_SEPARATE else 1 for name in ALL_FAMILIES}  # calls per step
 
 
 def budget(pipe, steps, wanted):
