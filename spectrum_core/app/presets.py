@@ -28,7 +28,7 @@ from ..hooks.families import variant, variant_for_model_index, variant_names
 from ..method.config import SpectrumConfig
 
 PRESET_PACKAGE = "spectrum_presets"
-from ..models import EMBEDDED_DIR
+from ..models import EMBEDDED_DIR, PROMPT_WORLDS, prompt_world
 
 # The model `spectrum gen` uses when --model is not given: the embedded trained model, which ships with
 # the package and runs anywhere in about a second.
@@ -37,13 +37,6 @@ DEFAULT_MODEL = "shapes"
 KINDS = ("image", "video")
 DTYPES = ("float32", "bfloat16", "float16")
 METHODS = ("spectrum", "taylor", "reuse", "none")
-
-# Closed prompt languages of the embedded models: grammar name -> module with ``parse_prompt``.
-PROMPT_GRAMMARS: Mapping[str, str] = MappingProxyType({
-    "shapes": "spectrum_core.models.shapes",
-    "moving": "spectrum_core.models.moving",
-})
-
 
 class PresetError(ValueError):
     """A preset name, file or folder that cannot be used; the message says what to do instead."""
@@ -100,7 +93,7 @@ class Preset:
     vae_tiling: bool = False         # video: decode in tiles to bound memory
     fixed_size: bool = False         # trained at one size (and length) only: other sizes are refused
     cpu_threads: int | None = None   # torch threads on the CPU (the CLI applies it); None = torch's default
-    prompt_grammar: str | None = None  # a closed-vocabulary model's grammar (PROMPT_GRAMMARS): prompts are checked
+    prompt_grammar: str | None = None  # a closed-vocabulary model's grammar (PROMPT_WORLDS): prompts are checked
     call: Mapping[str, Any] = field(default_factory=dict)       # extra pipeline call kwargs
     scheduler: Mapping[str, Any] = field(default_factory=dict)  # {"class": ..., **config overrides}
     spectrum: SpectrumDefaults = field(default_factory=SpectrumDefaults)
@@ -118,8 +111,8 @@ class Preset:
             raise PresetError(
                 f"{where}: spectrum.method must be one of {', '.join(METHODS)}, got '{self.spectrum.method}'."
             )
-        if self.prompt_grammar is not None and self.prompt_grammar not in PROMPT_GRAMMARS:
-            raise PresetError(f"{where}: prompt_grammar must be one of {', '.join(PROMPT_GRAMMARS)}, "
+        if self.prompt_grammar is not None and self.prompt_grammar not in PROMPT_WORLDS:
+            raise PresetError(f"{where}: prompt_grammar must be one of {', '.join(PROMPT_WORLDS)}, "
                               f"got '{self.prompt_grammar}'.")
         if self.family not in variant_names():
             raise PresetError(f"{where}: family must be one of {', '.join(variant_names())}, got '{self.family}'.")
@@ -177,9 +170,7 @@ class Preset:
         """Raise ValueError (naming the unknown word and the vocabulary) if this model cannot read `prompt`.
         Only the embedded models have a closed vocabulary; any prompt passes for the others."""
         if self.prompt_grammar is not None:
-            import importlib
-
-            importlib.import_module(PROMPT_GRAMMARS[self.prompt_grammar]).parse_prompt(prompt)
+            prompt_world(self.prompt_grammar).parse_prompt(prompt)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("spectrum", "origin")}

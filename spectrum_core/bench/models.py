@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..hooks.families import variant, variant_names
-from ..models import EMBEDDED_DIR
+from ..models import EMBEDDED_DIR, prompt_world
 
 TINY = variant_names(tiny_only=True)
 
@@ -42,20 +42,11 @@ def embedded_available(name: str) -> bool:
     return (EMBEDDED_DIR / name / "model_index.json").is_file()
 
 
-def _world(name: str) -> Any:
-    """The module that defines an embedded model's prompts and call (the presets' prompt grammar)."""
-    import importlib
-
-    from ..app.presets import PROMPT_GRAMMARS
-
-    return importlib.import_module(PROMPT_GRAMMARS[name])
-
-
 def _embedded(name: str) -> BenchModel:
     import diffusers
 
     cls_name, is_video = EMBEDDED[name]
-    world = _world(name)
+    world = prompt_world(name)
     call_kwargs = {k: v for k, v in world.PIPELINE_CALL_DEFAULTS.items() if k != "num_inference_steps"}
 
     def load() -> Any:
@@ -100,7 +91,7 @@ def resolve_models(requested: list[str] | None, quick: bool) -> list[BenchModel]
 def samples(model: BenchModel, n: int) -> list[tuple[str, int]]:
     """``n`` fixed (prompt, seed) pairs: ``ceil(n/2)`` prompts from the model's vocabulary (the moving
     shapes' for the video model, the shapes' otherwise) × seeds 0 and 1."""
-    prompts = _world(model.name if model.name in EMBEDDED else "shapes").eval_prompts(max(1, (n + 1) // 2))
+    prompts = prompt_world(model.name if model.name in EMBEDDED else "shapes").eval_prompts(max(1, (n + 1) // 2))
     pairs = [(p, s) for p in prompts for s in (0, 1)]
     return pairs[:n]
 
