@@ -30,13 +30,17 @@ def tiny_pipes(tiny_cache):
 
 
 def generate(pipe, family, steps, seed=0, prompt="a red circle on a navy background", output_type="latent", **overrides):
-    """One pipeline call at ``steps`` with a fixed seed; the output as a float64 numpy array.
+    """The one seeded pipeline call of the suite: ``pipe`` run for ``steps`` with the noise of ``seed``
+    (a fresh CPU generator, so a call is repeatable on its own); the output as a float64 numpy array.
 
-    Latents by default: the hooks act on the transformer, and skipping the VAE keeps the suite fast.
+    ``family`` names a tiny family whose ``TINY_CALL_KWARGS`` are the base of the call, or is None for a call
+    made only of ``overrides`` (the embedded models pass their preset's call). ``prompt`` may be a list
+    (a batch). Latents by default: the hooks act on the transformer, and skipping the VAE keeps the suite
+    fast; ``output_type="np"`` gives decoded images (N, H, W, 3) or videos (N, F, H, W, 3) in [0, 1].
     """
-    kwargs = {**TINY_CALL_KWARGS[family], **overrides}
+    kwargs = {**(TINY_CALL_KWARGS[family] if family is not None else {}), **overrides}
     result = pipe(
-        prompt,
+        prompt=prompt,  # by name: FLUX.2 Klein's first argument is `image`
         num_inference_steps=steps,
         generator=torch.Generator().manual_seed(seed),
         output_type=output_type,
@@ -49,7 +53,12 @@ def generate(pipe, family, steps, seed=0, prompt="a red circle on a navy backgro
 
 
 def psnr(test, reference):
-    """PSNR in dB with the reference's value range as the peak."""
+    """PSNR in dB of latents (or any arrays without a fixed range), with the reference's value range as
+    the peak and one MSE over the whole array.
+
+    Decoded images and videos are scored with ``spectrum_core.app.metrics.psnr`` instead (peak 1, averaged
+    over frames): the figure the CLI, the grid and the bench report.
+    """
     mse = float(np.mean((test - reference) ** 2))
     peak = float(reference.max() - reference.min())
     return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)

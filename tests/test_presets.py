@@ -65,7 +65,7 @@ def test_tiny_presets_match_the_tiny_factory(name: str):
     preset = load_preset(name)
     family = preset.source.split(":", 1)[1]
     expected = dict(TINY_CALL_KWARGS[family])
-    got = {"height": preset.height, "width": preset.width, "guidance_scale": preset.guidance, **preset.call}
+    got = {"height": preset.height, "width": preset.width, preset.guidance_kwarg: preset.guidance, **preset.call}
     if preset.is_video:
         got["num_frames"] = preset.frames
     assert got == expected

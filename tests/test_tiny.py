@@ -14,7 +14,9 @@ from spectrum_core.models.tiny import (
     tiny_pipeline_dir,
 )
 
-VIDEO = {"hunyuan", "wan", "wan22"}
+from spectrum_core.hooks.families import variant
+
+VIDEO = {name for name in FAMILIES if variant(name)[1].video}
 PROMPT = "a photo of an astronaut riding a zebra-striped horse"
 
 
@@ -28,20 +30,15 @@ def single_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("tiny-cache")
-
-
-def load(family, cache):
-    pipe = load_tiny_pipeline(family, cache_dir=cache)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+@pytest.fixture
+def load(tiny_pipes):
+    """The session's tiny pipelines (conftest.tiny_pipes): each is built, saved and loaded once per run."""
+    return tiny_pipes
 
 
 def run(pipe, family, steps, **overrides):
     kwargs = {**TINY_CALL_KWARGS[family], **overrides}
-    return pipe(PROMPT, num_inference_steps=steps, generator=torch.Generator().manual_seed(0), **kwargs)
+    return pipe(prompt=PROMPT, num_inference_steps=steps, generator=torch.Generator().manual_seed(0), **kwargs)
 
 
 def count_calls(module):
@@ -54,7 +51,8 @@ def count_calls(module):
 
 
 def test_unknown_family_names_the_valid_ones(tmp_path):
-    valid = "flux, sd35, hunyuan, wan, wan22"
+    valid = ", ".join(FAMILIES)
+    assert valid.startswith("flux, sd35, hunyuan, wan, wan22")
     with pytest.raises(ValueError, match=valid):
         build_tiny_pipeline("sdxl")
     with pytest.raises(ValueError, match=valid):
@@ -65,9 +63,9 @@ def test_unknown_family_names_the_valid_ones(tmp_path):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_round_trip_keeps_class_weights_and_tokenization(family, cache):
+def test_round_trip_keeps_class_weights_and_tokenization(family, load):
     built = build_tiny_pipeline(family)
-    loaded = load(family, cache)
+    loaded = load(family)
     assert type(loaded) is type(built)
     experts = ["transformer", "transformer_2"] if family == "wan22" else ["transformer"]
     for name in experts:
@@ -90,8 +88,8 @@ def test_build_is_deterministic_and_seeded():
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_short_call_gives_finite_output_of_the_expected_shape(family, cache):
-    pipe = load(family, cache)
+def test_short_call_gives_finite_output_of_the_expected_shape(family, load):
+    pipe = load(family)
     out = run(pipe, family, steps=4, output_type="np")
     kw = TINY_CALL_KWARGS[family]
     if family in VIDEO:
@@ -143,31 +141,44 @@ def test_losing_the_rename_race_uses_the_winners_copy(tmp_path, monkeypatch):
     assert sorted(p.name for p in target.parent.iterdir()) == ["wan-v1"]
 
 
-@pytest.mark.parametrize(
-    "family, calls_per_step, batch",
-    [("flux", 1, 1), ("sd35", 1, 2), ("hunyuan", 1, 1), ("wan", 2, 1)],
-)
-def test_transformer_calls_per_step(family, calls_per_step, batch, cache, monkeypatch):
-    pipe = load(family, cache)
+# What each tiny pipeline does per step, observed from the outside: transformer calls, their batch size,
+# and the cache contexts it opens around them. The registry's Variant.contexts must say the same.
+CALL_PATTERNS = {
+    "flux": (1, 1, ["cond"]), "sd35": (1, 2, []), "hunyuan": (1, 1, ["cond"]), "wan": (2, 1, ["cond", "uncond"]),
+    "wan22-5b": (2, 1, ["cond", "uncond"]), "ltx": (1, 2, ["cond_uncond"]), "cogvideox": (1, 2, ["cond_uncond"]),
+    "chroma": (2, 1, []), "qwenimage": (2, 1, ["cond", "uncond"]), "flux2-klein": (2, 1, ["cond", "uncond"]),
+}
+
+
+@pytest.mark.parametrize("family", sorted(CALL_PATTERNS))
+def test_transformer_calls_per_step(family, load, monkeypatch):
+    calls_per_step, batch, step_contexts = CALL_PATTERNS[family]
+    pipe = load(family)
     batches, handle = count_calls(pipe.transformer)
     contexts = []
-    if family == "wan":
-        enter_context = pipe.transformer.cache_context
+    enter_context = getattr(pipe.transformer, "cache_context", None)  # SD3's transformer has none
 
-        def recording_context(name, *args, **kwargs):
-            contexts.append(name)
-            return enter_context(name, *args, **kwargs)
+    def recording_context(name, *args, **kwargs):
+        contexts.append(name)
+        return enter_context(name, *args, **kwargs)
 
+    if enter_context is not None:
         monkeypatch.setattr(pipe.transformer, "cache_context", recording_context)
-    run(pipe, family, steps=4, output_type="latent")
-    handle.remove()
+    try:
+        run(pipe, family, steps=4, output_type="latent")
+    finally:
+        handle.remove()
     assert batches == [batch] * (4 * calls_per_step)
-    if family == "wan":
-        assert contexts == ["cond", "uncond"] * 4
+    assert contexts == step_contexts * 4
+    assert list(variant(family)[1].contexts) == step_contexts
 
 
-def test_wan22_uses_both_experts_at_50_steps(cache):
-    pipe = load("wan22", cache)
+def test_every_tiny_family_has_its_call_pattern_checked():
+    assert set(CALL_PATTERNS) | {"wan22"} == set(FAMILIES)  # wan22: two experts, checked below
+
+
+def test_wan22_uses_both_experts_at_50_steps(load):
+    pipe = load("wan22")
     order = []
     high, h1 = count_calls(pipe.transformer)
     low, h2 = count_calls(pipe.transformer_2)

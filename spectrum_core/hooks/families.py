@@ -17,7 +17,7 @@ class (:func:`block_outputs`); ``Family.block_outputs`` is only the fallback for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -30,6 +30,10 @@ __all__ = [
 CFG_DISTILLED = "distilled"   # guidance is an embedding: one transformer call per step (FLUX.1-dev, HunyuanVideo)
 CFG_BATCHED = "batched"       # cond and uncond as one batch of two in one call (SD3): one Spectrum state
 CFG_SEPARATE = "separate"     # two calls per step in cache_context("cond"/"uncond") (Wan): one state each
+
+# The cache-context names a pipeline opens around its transformer call(s) of one step, by CFG style; a
+# Variant whose pipeline says something else lists its own (``Variant.contexts``).
+_CONTEXTS = {CFG_DISTILLED: ("cond",), CFG_BATCHED: (), CFG_SEPARATE: ("cond", "uncond")}
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,11 @@ class Variant:
         tiny_call: call keyword arguments of its tiny random model (``spectrum_core.models.tiny``); ``None``
             when no tiny builder exists yet.
         preset: the shipped preset whose defaults a bare local folder of this pipeline borrows.
+        contexts: the ``cache_context`` names the pipeline opens around one step's transformer call(s), in
+            call order; ``None`` means the usual ones of its CFG style (distilled: ``("cond",)``, batched:
+            none, separate: ``("cond", "uncond")``). LTX-Video and CogVideoX batch CFG inside one
+            ``"cond_uncond"`` context; Chroma opens none (its branches are told apart by
+            ``Family.branch_argument``). Each name is one Spectrum state.
     """
 
     name: str
@@ -55,10 +64,13 @@ class Variant:
     preset: str
     experts: int = 1
     tiny_call: Mapping[str, Any] | None = None
+    contexts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.tiny_call is not None:
             object.__setattr__(self, "tiny_call", MappingProxyType(dict(self.tiny_call)))
+        if self.contexts is None:
+            object.__setattr__(self, "contexts", _CONTEXTS[self.cfg])
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,13 @@ class Family:
             the hand-over is at the first timestep below ``boundary_ratio * num_train_timesteps``).
         block_outputs: what a block returns, by argument name, for block classes diffusers'
             TransformerBlockRegistry does not list; a skipped block returns its inputs of those names.
+        stack_outputs: the same, per block stack, where the stacks' unlisted blocks differ (Chroma's
+            double-stream blocks return both streams, its single-stream blocks only ``hidden_states``).
+        branch_argument: for a pipeline that makes separate cond/uncond calls without opening a cache
+            context (Chroma), the transformer argument that tells the branches apart: the pipeline passes
+            the same prompt-embedding tensor on every step of one branch, so each distinct tensor (by
+            identity, within one call of the pipeline) is one branch, named ``cond`` then ``uncond`` in the
+            order they first appear.
     """
 
     name: str
@@ -90,6 +109,11 @@ class Family:
     components: tuple[str, ...] = ("transformer",)
     handover: str | None = None
     block_outputs: tuple[str, ...] = ("encoder_hidden_states", "hidden_states")
+    stack_outputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    branch_argument: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stack_outputs", MappingProxyType(dict(self.stack_outputs)))
 
     @property
     def transformer_class(self) -> type | None:
@@ -124,11 +148,38 @@ FAMILIES: tuple[Family, ...] = (
         # Wan2.2-A14B: high-noise expert with guidance_scale, low-noise expert with guidance_scale_2.
         Variant("wan22", "WanPipeline", video=True, cfg=CFG_SEPARATE, preset="wan22", experts=2,
                 tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 4.0, "guidance_scale_2": 3.0}),
+        # Wan2.2-TI2V-5B: one transformer over the 48-channel, 16x VAE; per-token timesteps (expand_timesteps).
+        Variant("wan22-5b", "WanPipeline", video=True, cfg=CFG_SEPARATE, preset="wan22-5b",
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 5.0}),
     ), components=("transformer", "transformer_2"), handover="boundary_ratio", block_outputs=("hidden_states",)),
-    # Same layout as SD3's joint blocks; listed for apply_spectrum, not yet covered by a tiny model.
+    # Qwen-Image: true CFG (true_cfg_scale with a negative prompt) as two calls in cond/uncond contexts.
     Family("qwenimage", "QwenImageTransformer2DModel", ("transformer_blocks",), (
-        Variant("qwenimage", "QwenImagePipeline", video=False, cfg=CFG_SEPARATE, preset="qwenimage"),
+        Variant("qwenimage", "QwenImagePipeline", video=False, cfg=CFG_SEPARATE, preset="qwenimage",
+                tiny_call={**_TINY_64, "true_cfg_scale": 4.0, "negative_prompt": " "}),
     )),
+    # FLUX.2: dev (Mistral-3 text encoder, embedded guidance, one call per step) and Klein (Qwen3 text
+    # encoder; the base models run real CFG in cond/uncond contexts, the step-distilled ones one call).
+    Family("flux2", "Flux2Transformer2DModel", ("transformer_blocks", "single_transformer_blocks"), (
+        Variant("flux2", "Flux2Pipeline", video=False, cfg=CFG_DISTILLED, preset="flux2", contexts=()),
+        Variant("flux2-klein", "Flux2KleinPipeline", video=False, cfg=CFG_SEPARATE, preset="flux2-klein",
+                tiny_call={**_TINY_64, "guidance_scale": 4.0}),
+    )),
+    # LTX-Video: cond and uncond as one batch of two, inside one cache_context("cond_uncond").
+    Family("ltx", "LTXVideoTransformer3DModel", ("transformer_blocks",), (
+        Variant("ltx", "LTXPipeline", video=True, cfg=CFG_BATCHED, preset="ltx", contexts=("cond_uncond",),
+                tiny_call={**_TINY_64, "num_frames": 9, "guidance_scale": 3.0}),
+    ), block_outputs=("hidden_states",)),
+    # CogVideoX: batched CFG in cache_context("cond_uncond"); the last block's video tokens enter norm_final.
+    Family("cogvideox", "CogVideoXTransformer3DModel", ("transformer_blocks",), (
+        Variant("cogvideox", "CogVideoXPipeline", video=True, cfg=CFG_BATCHED, preset="cogvideox",
+                contexts=("cond_uncond",), tiny_call={**_TINY_64, "num_frames": 9, "guidance_scale": 6.0}),
+    ), head="norm_final", block_outputs=("hidden_states", "encoder_hidden_states")),
+    # Chroma: FLUX.1-schnell-derived, real CFG as two calls per step that open no cache context; the
+    # branches are told apart by the prompt embeddings the pipeline passes (prompt vs negative prompt).
+    Family("chroma", "ChromaTransformer2DModel", ("transformer_blocks", "single_transformer_blocks"), (
+        Variant("chroma", "ChromaPipeline", video=False, cfg=CFG_SEPARATE, preset="chroma", contexts=(),
+                tiny_call={**_TINY_64, "guidance_scale": 3.0}),
+    ), stack_outputs={"single_transformer_blocks": ("hidden_states",)}, branch_argument="encoder_hidden_states"),
 )
 
 _VARIANTS: Mapping[str, tuple[Family, Variant]] = MappingProxyType(
@@ -170,23 +221,27 @@ def family_for(transformer: Any) -> Family:
             return family
     raise ValueError(
         f"Spectrum does not know the transformer class {type(transformer).__name__}. Supported: "
-        f"{', '.join(sorted(f.transformer for f in FAMILIES))}"
+        f"{', '.join(sorted(f.transformer for f in FAMILIES))}. To add one, give it a Family record in "
+        "spectrum_core/hooks/families.py (its block stacks, the head that receives the last block's "
+        "image tokens, its pipelines) and a tiny builder in spectrum_core/models/tiny/"
     )
 
 
-def block_outputs(block: Any, family: Family) -> tuple[str, ...]:
-    """The names of what ``block`` returns, in order: a skipped block returns its inputs of these names.
+def block_outputs(block: Any, family: Family, stack: str | None = None) -> tuple[str, ...]:
+    """The names of what ``block`` (of the family's block stack ``stack``) returns, in order: a skipped
+    block returns its inputs of these names.
 
     Read from diffusers' ``TransformerBlockRegistry`` (which diffusers' own block caches use) when it lists
-    the block's class, else the family's declared ``block_outputs``. The registry lives in a private
-    diffusers module; this is the one place that reads it, and tests/test_hooks.py fails if it moves.
+    the block's class, else the family's declared ``stack_outputs[stack]`` or ``block_outputs``. The
+    registry lives in a private diffusers module; this is the one place that reads it, and
+    tests/test_hooks.py fails if it moves.
     """
     from diffusers.hooks._helpers import TransformerBlockRegistry
 
     try:
         meta = TransformerBlockRegistry.get(type(block))
     except ValueError:  # a block class diffusers does not list
-        return family.block_outputs
+        return family.stack_outputs.get(stack, family.block_outputs)
     named = [(meta.return_hidden_states_index, meta.hidden_states_argument_name),
              (meta.return_encoder_hidden_states_index, meta.encoder_hidden_states_argument_name)]
     return tuple(name for index, name in sorted((i, n) for i, n in named if i is not None))

@@ -48,18 +48,22 @@ _MODEL_HOOK = "spectrum_model"
 _BLOCK_HOOK = "spectrum_block"
 _HEAD_HOOK = "spectrum_head"
 _DEFAULT_BRANCH = "default"
+_UNMARKED_BRANCHES = ("cond", "uncond")  # in the order a pipeline without cache contexts makes the calls
 
 
 class _BranchState(BaseState):
-    """One CFG branch of one expert: its forecaster and, for pipelines without a step index, a counter."""
+    """One CFG branch of one expert: its forecaster, the steps it has seen in the current run and, for
+    pipelines without a step index, a counter."""
 
     def __init__(self, make: Callable[[], Any]):
         self.forecaster = make()
         self.calls = 0
+        self.steps: set[int] = set()
 
     def reset(self) -> None:
         self.forecaster.reset()
         self.calls = 0
+        self.steps.clear()
 
 
 class _BranchStates(StateManager):
@@ -68,7 +72,9 @@ class _BranchStates(StateManager):
     diffusers hands every stateful hook's ``StateManager`` the current ``CacheContext`` through the public
     ``set_context`` (``cache_context("cond")`` on entry, ``None`` on exit); this subclass keeps that context
     and the branches' states in fields of its own, so nothing here reads diffusers' private attributes.
-    A pipeline that opens no context (SD3's batched CFG pair) gets one default branch.
+    A pipeline that opens no context (SD3's batched CFG pair) gets one default branch, unless its family
+    names the argument that tells its branches apart (``Family.branch_argument``, Chroma): then each
+    distinct tensor passed there is one branch (:meth:`mark`).
     """
 
     def __init__(self, make: Callable[[], Any]):
@@ -76,14 +82,35 @@ class _BranchStates(StateManager):
         self.make = make
         self.current: CacheContext | None = None
         self.branches: dict[str, _BranchState] = {}
+        self.marks: list[tuple[weakref.ref, str]] = []
+        self.marked: str | None = None
 
     def set_context(self, context: CacheContext | None) -> None:
         super().set_context(context)
         self.current = context
 
+    def mark(self, tensor: Any) -> None:
+        """Name the branch of a call that opened no cache context by the tensor it was given: the same
+        tensor object on every step of one branch (the pipeline's prompt or negative-prompt embeddings)."""
+        if self.current is not None or tensor is None:
+            self.marked = None
+            return
+        name = next((name for ref, name in self.marks if ref() is tensor), None)
+        if name is None:
+            if len(self.marks) == len(_UNMARKED_BRANCHES):
+                raise RuntimeError(
+                    f"the pipeline passed a third distinct conditioning tensor in one call: Spectrum tells its "
+                    f"{' and '.join(_UNMARKED_BRANCHES)} branches apart by the tensor each passes on every step"
+                )
+            name = _UNMARKED_BRANCHES[len(self.marks)]
+            self.marks.append((weakref.ref(tensor), name))
+        self.marked = name
+
     @property
     def branch_name(self) -> str:
-        return self.current.name if self.current is not None else _DEFAULT_BRANCH
+        if self.current is not None:
+            return self.current.name
+        return self.marked or _DEFAULT_BRANCH
 
     def get_state(self) -> _BranchState:
         name = self.branch_name
@@ -96,6 +123,8 @@ class _BranchStates(StateManager):
         for state in self.branches.values():
             state.reset()
         self.branches.clear()
+        self.marks.clear()
+        self.marked = None
 
 
 @dataclass
@@ -154,6 +183,14 @@ class _Session:
         return self.run
 
     def _start_run(self, scheduler: Any, timesteps: torch.Tensor) -> None:
+        order = getattr(scheduler, "order", 1)
+        if order != 1:
+            raise ValueError(
+                f"{type(scheduler).__name__} is a sampler of order {order}: it calls the transformer {order} "
+                "times per step at different noise levels, which Spectrum's per-step forecast cannot follow. "
+                "Use a first-order scheduler (FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler, "
+                "DPMSolverMultistepScheduler, ...)"
+            )
         for hook in self.model_hooks.values():
             hook.state_manager.clear()
         offset = int(getattr(scheduler, "begin_index", None) or 0)
@@ -233,10 +270,12 @@ class SpectrumModelHook(ModelHook):
 
     _is_stateful = True
 
-    def __init__(self, session: _Session, expert: str):
+    def __init__(self, session: _Session, expert: str, branch_argument: str | None = None):
         super().__init__()
         self.session = session
         self.expert = expert
+        self.branch_argument = branch_argument
+        self._branch_position: int | None = None
         cfg = session.config
         make = lambda: make_forecaster(  # noqa: E731
             cfg.forecaster, degree=cfg.degree, ridge=cfg.ridge, blend=cfg.blend, taylor_order=cfg.taylor_order
@@ -244,9 +283,18 @@ class SpectrumModelHook(ModelHook):
         self.state_manager = _BranchStates(make)
         self.current: _Decision | None = None
 
+    def initialize_hook(self, module: torch.nn.Module) -> torch.nn.Module:
+        if self.branch_argument is not None:
+            params = list(inspect.signature(module.forward).parameters)
+            if self.branch_argument not in params:
+                raise ValueError(f"{type(module).__name__}.forward has no argument {self.branch_argument!r}: "
+                                 "family data is stale")
+            self._branch_position = params.index(self.branch_argument)
+        return module
+
     def new_forward(self, module: torch.nn.Module, *args, **kwargs):
         started = sync_clock()  # the forecast itself is part of a skipped step's cost
-        decision = self._decide()
+        decision = self._decide(args, kwargs)
         self.current = decision
         try:
             output = self.fn_ref.original_forward(*args, **kwargs)
@@ -257,11 +305,22 @@ class SpectrumModelHook(ModelHook):
         return output
 
     @torch.compiler.disable
-    def _decide(self) -> _Decision:
+    def _decide(self, args: tuple, kwargs: dict) -> _Decision:
         session = self.session
         run = session.current_run()
+        if self._branch_position is not None:
+            position = self._branch_position
+            self.state_manager.mark(args[position] if position < len(args) else kwargs.get(self.branch_argument))
         branch = self.state_manager.get_state()
         step = session.step_index(self, branch)
+        if step in branch.steps:
+            name = self.state_manager.branch_name
+            raise RuntimeError(
+                f"{type(session.pipe).__name__} called pipe.{self.expert} twice at step {step} in the same branch "
+                f"({name!r}): Spectrum needs one call per step and CFG branch, its branches told apart by "
+                "the pipeline's cache_context (or, for a family that opens none, by Family.branch_argument)"
+            )
+        branch.steps.add(step)
         branch.calls += 1
         start, end = run.segments.get(self.expert, (0, 0))
         local = step - start
@@ -434,16 +493,16 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides:
     session = _Session(pipe, config, experts)
     for name, module in modules.items():
         family = families[name]
-        hook = SpectrumModelHook(session, name)
+        hook = SpectrumModelHook(session, name, family.branch_argument)
         session.model_hooks[name] = hook
-        blocks = [block for stack in family.block_stacks for block in getattr(module, stack)]
+        blocks = [(stack, block) for stack in family.block_stacks for block in getattr(module, stack)]
         if not blocks:
             raise ValueError(f"pipe.{name} ({type(module).__name__}) has no transformer blocks to skip")
-        for block in blocks:
+        for stack, block in blocks:
             HookRegistry.check_if_exists_or_initialize(block).register_hook(
-                _SkipBlockHook(hook, block_outputs(block, family)), _BLOCK_HOOK
+                _SkipBlockHook(hook, block_outputs(block, family, stack)), _BLOCK_HOOK
             )
-        HookRegistry.check_if_exists_or_initialize(getattr(module, family.head)).register_hook(
+        HookRegistry.check_if_exists_or_initialize(module.get_submodule(family.head)).register_hook(
             _HeadHook(hook), _HEAD_HOOK
         )
         registry = HookRegistry.check_if_exists_or_initialize(module)

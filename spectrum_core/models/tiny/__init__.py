@@ -1,0 +1,160 @@
+"""Tiny random-weight diffusers pipelines for every model family spectrum supports.
+
+Why: spectrum must be developed and tested on a CPU-only machine with no access to a model hub, yet it has
+to exercise the real diffusers code paths of every family it supports (pipeline classes,
+``save_pretrained``/``from_pretrained``, prompt encoding, CFG batching, ``cache_context``, the Wan2.2
+two-expert switch).  This package makes such pipelines out of nothing but configs and a seed: every
+component (transformer(s), VAE, scheduler, text encoders, tokenizers) is created locally, so nothing is
+ever downloaded.  The architectures keep the structure of the real models (block kinds, text encoder
+kinds, scheduler settings, guidance mode) at toy widths (1-2 blocks per stack, widths 16-32).
+
+One module per family holds its builder (``flux``, ``sd3``, ``hunyuan``, ``wan``, ``ltx``, ``cogvideox``,
+``chroma``, ``qwenimage``, ``flux2``); ``_common`` holds the shared vocabulary, tokenizers, text encoders
+and image VAE.
+
+Tokenizers are real ``transformers`` tokenizer classes (CLIP, T5, Llama, Qwen2) over a small English
+vocabulary trained here with the ``tokenizers`` library; unknown words fall back to characters (or
+``<unk>``), so any English prompt works.  The Llama tokenizer splits HunyuanVideo's default prompt
+template into exactly the 95 prefix tokens that the pipeline's hard-coded ``crop_start=95`` expects, and
+the Qwen2 tokenizer splits Qwen-Image's template into the 34 tokens its pipeline drops, so the default
+templates crop the same way as with the real models.
+
+Measured on the shared development CPU (torch 2.13 CPU, diffusers 0.42.1, transformers 5.24), with
+``torch.set_num_threads(1)``; seconds:
+
+    family    build   save   load   pipe(prompt, num_inference_steps=50, **TINY_CALL_KWARGS[family])
+    flux       0.09   0.4    0.29   1.8-1.9
+    sd35       0.18   0.1    0.28   1.0-1.1
+    hunyuan    0.2    0.1    0.28   1.6-1.7
+    wan        0.2    0.05   0.19   1.3
+    wan22      0.1    0.07   0.23   1.3
+
+"load" is ``load_tiny_pipeline`` on an existing cache directory.  The first build in a process also pays
+about 3 s of one-off lazy imports.  With torch's default 2 threads the calls take about 1 s each on a
+quiet machine but 5-17 s on a busy one (the two OpenMP threads wait on each other at every small op), so
+tests of tiny models should run single-threaded.
+
+Features do move along the trajectory: over 50 steps the image-stream output of the first/last
+transformer block changes by 42-57 % (relative L2, first vs last step; 8 % for wan22's high-noise expert,
+which only sees the first 16 steps).  Text conditioning is weakest in Wan, whose pipeline pads prompts
+with zeros to ``max_sequence_length`` (default 512) and attends to them without a mask: cond and uncond
+noise predictions differ by about 0.5 % (about 5 % with ``max_sequence_length=32``).  Wan2.2's expert
+switch (``boundary_ratio`` 0.875 with ``flow_shift`` 3) hands over after 16 of 50 steps (7 of 20).
+
+Requires transformers >= 5 (tokenizer classes built from an in-memory vocabulary).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import tempfile
+import types
+from typing import Any, Callable, Mapping
+
+import diffusers
+import torch
+
+from ...hooks.families import variant, variant_names
+from .chroma import build_chroma
+from .cogvideox import build_cogvideox
+from .flux import build_flux
+from .flux2 import build_flux2_klein
+from .hunyuan import build_hunyuan
+from .ltx import build_ltx
+from .qwenimage import build_qwenimage
+from .sd3 import build_sd35
+from .wan import build_wan, build_wan22, build_wan22_5b
+
+__all__ = ["FAMILIES", "TINY_CALL_KWARGS", "build_tiny_pipeline", "tiny_pipeline_dir", "load_tiny_pipeline"]
+
+# The tiny models: every family variant of the registry that has tiny call defaults (and a builder below).
+FAMILIES: tuple[str, ...] = variant_names(tiny_only=True)
+
+# Bump when the architecture/tokenizers change, so stale caches are not reused.
+_CACHE_VERSION = "v1"
+
+# Call defaults of each tiny pipeline (size, frames, guidance), from the family registry.
+TINY_CALL_KWARGS: Mapping[str, Mapping[str, Any]] = types.MappingProxyType(
+    {name: variant(name)[1].tiny_call for name in FAMILIES}
+)
+
+# One builder per tiny model (adding a family: its registry entry in hooks/families.py, a module here).
+_BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.MappingProxyType({
+    "flux": build_flux, "sd35": build_sd35, "hunyuan": build_hunyuan, "wan": build_wan, "wan22": build_wan22,
+    "wan22-5b": build_wan22_5b, "ltx": build_ltx, "cogvideox": build_cogvideox, "chroma": build_chroma,
+    "qwenimage": build_qwenimage, "flux2-klein": build_flux2_klein,
+})
+
+
+# ----------------------------------------------------------------------------------------------------------
+# public API
+# ----------------------------------------------------------------------------------------------------------
+
+
+def build_tiny_pipeline(family: str, seed: int = 0) -> diffusers.DiffusionPipeline:
+    """Create a tiny pipeline of ``family`` in memory, with weights drawn from ``seed``.
+
+    Nothing is downloaded; the global torch RNG state is left untouched.
+    """
+    _check_family(family)
+    return _BUILDERS[family](seed)
+
+
+def tiny_pipeline_dir(family: str, cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
+    """Directory holding the saved tiny pipeline of ``family`` (seed 0), created on first use.
+
+    The pipeline is written to a temporary sibling directory and renamed into place, so the target is
+    either absent or complete; concurrent first uses from several processes are safe (the loser of the
+    rename race discards its copy and uses the winner's).
+    """
+    _check_family(family)
+    if cache_dir is None:
+        cache_dir = os.environ.get("SPECTRUM_CACHE") or pathlib.Path.home() / ".cache" / "spectrum"
+    target = pathlib.Path(cache_dir).expanduser() / "tiny" / f"{family}-{_CACHE_VERSION}"
+    if _is_complete(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        build_tiny_pipeline(family, seed=0).save_pretrained(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            # Another process won the race (target exists and is non-empty); its copy is equivalent.
+            if not _is_complete(target):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def load_tiny_pipeline(
+    family: str,
+    cache_dir: str | os.PathLike | None = None,
+    torch_dtype: torch.dtype = torch.float32,
+) -> diffusers.DiffusionPipeline:
+    """Load the tiny ``family`` pipeline through ``from_pretrained``, exactly as a downloaded model loads."""
+    _check_family(family)
+    pipeline_class = getattr(diffusers, variant(family)[1].pipeline)
+    path = tiny_pipeline_dir(family, cache_dir)
+    try:  # diffusers >= 0.42 renamed the argument and warns about the old name
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
+    except ImportError:
+        return pipeline_class.from_pretrained(path, torch_dtype=torch_dtype)
+    return pipeline_class.from_pretrained(path, dtype=torch_dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _check_family(family: str) -> None:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown tiny pipeline family {family!r}; valid families: {', '.join(FAMILIES)}")
+
+
+def _is_complete(path: pathlib.Path) -> bool:
+    return (path / "model_index.json").is_file()

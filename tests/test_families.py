@@ -1,0 +1,127 @@
+"""The family registry against real pipelines: what is forecast, which classes and samplers are refused, and
+that every registry entry is reachable (a preset, a bare folder's model_index)."""
+
+import dataclasses
+import types
+
+import diffusers
+import numpy as np
+import pytest
+import torch
+
+from conftest import ALL_FAMILIES, generate
+from spectrum_core import apply_spectrum
+from spectrum_core.hooks import spectrum as hooks
+from spectrum_core.hooks.families import FAMILIES, family_for, variant, variant_for_model_index, variant_names
+
+
+def _experts(pipe):
+    return [getattr(pipe, c) for c in ("transformer", "transformer_2") if getattr(pipe, c, None) is not None]
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES)
+def test_the_head_receives_only_image_or_video_tokens(family, tiny_pipes):
+    """What Spectrum forecasts is the head's input. Its tokens, each projected by proj_out to one patch of
+    the output, must make up exactly the noise prediction: a text token in there would add patches."""
+    pipe = tiny_pipes(family)
+    module = _experts(pipe)[0]
+    head = module.get_submodule(family_for(module).head)
+    seen = {}
+
+    def record(key, tensor):  # returns None: a hook that returns a value would replace the call's args
+        seen.setdefault(key, tuple(tensor.shape))
+
+    h1 = head.register_forward_pre_hook(lambda mod, args: record("head", args[0]))
+    h2 = module.register_forward_hook(lambda mod, args, out: record("out", out[0]))
+    try:
+        generate(pipe, family, 2)
+    finally:
+        h1.remove()
+        h2.remove()
+    batch, tokens, width = seen["head"]
+    assert width == module.proj_out.in_features
+    assert batch * tokens * module.proj_out.out_features == int(np.prod(seen["out"]))
+
+
+def test_an_unknown_transformer_class_is_refused_naming_the_supported_ones_and_how_to_add_one():
+    pipe = types.SimpleNamespace(transformer=torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError) as error:
+        apply_spectrum(pipe)
+    message = str(error.value)
+    assert "does not know the transformer class Linear" in message
+    assert all(f.transformer in message for f in FAMILIES)
+    assert "spectrum_core/hooks/families.py" in message
+
+
+def test_a_second_order_sampler_is_refused_before_any_forecast(tiny_pipes):
+    """Heun evaluates the transformer twice per step at two noise levels: Spectrum's step index would not
+    be the sampler's, so the call is refused instead of forecast on wrong steps."""
+    base = tiny_pipes("sd35")
+    pipe = diffusers.StableDiffusion3Pipeline(
+        **{**base.components, "scheduler": diffusers.FlowMatchHeunDiscreteScheduler.from_config(base.scheduler.config)}
+    )
+    pipe.set_progress_bar_config(disable=True)
+    calls = []
+    counter = pipe.transformer.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        generate(pipe, "sd35", 6)
+        assert len(calls) == 2 * 6 - 1  # without Spectrum: two calls per step but the last
+        with apply_spectrum(pipe, nfe=6) as handle:
+            calls.clear()
+            with pytest.raises(ValueError, match="FlowMatchHeunDiscreteScheduler is a sampler of order 2"):
+                generate(pipe, "sd35", 12)
+            assert calls == [] and handle.stats is None  # refused before the first transformer call ran
+    finally:
+        counter.remove()
+
+
+def test_separate_cfg_calls_the_hooks_cannot_tell_apart_are_refused(tiny_pipes, monkeypatch):
+    """Chroma makes its cond and uncond calls without a cache context; the registry names the argument that
+    tells them apart. Without that datum both calls land on one branch at the same step: refused, never
+    forecast with a mixed history."""
+    pipe = tiny_pipes("chroma")
+    known = family_for(pipe.transformer)
+    monkeypatch.setattr(hooks, "family_for", lambda module: dataclasses.replace(known, branch_argument=None))
+    with apply_spectrum(pipe, nfe=8):
+        with pytest.raises(RuntimeError, match="twice at step 0 in the same branch"):
+            generate(pipe, "chroma", 12)
+
+
+def test_chroma_branches_follow_the_prompt_embeddings_not_the_call_order(tiny_pipes, monkeypatch):
+    """The cond branch is the one given the prompt's embeddings: swapping which embeddings the pipeline
+    passes first would swap the names, so each branch keeps the history of one conditioning."""
+    pipe = tiny_pipes("chroma")
+    seen = []
+    original = hooks._BranchStates.mark
+
+    def spy(self, tensor):
+        original(self, tensor)
+        seen.append((self.marked, tensor.data_ptr()))
+
+    monkeypatch.setattr(hooks._BranchStates, "mark", spy)
+    with apply_spectrum(pipe, nfe=8) as handle:
+        generate(pipe, "chroma", 12)
+        assert sorted(handle.stats.nfe_by_branch) == ["transformer/cond", "transformer/uncond"]
+    by_branch = {}
+    for name, pointer in seen:
+        by_branch.setdefault(name, set()).add(pointer)
+    assert set(by_branch) == {"cond", "uncond"}
+    assert all(len(pointers) == 1 for pointers in by_branch.values())  # one tensor per branch, every step
+    assert by_branch["cond"] != by_branch["uncond"]
+
+
+def test_every_variant_has_its_shipped_preset():
+    from spectrum_core.app.presets import load_preset
+
+    for name in variant_names():
+        family, var = variant(name)
+        preset = load_preset(var.preset)
+        assert preset.family == name and preset.pipeline == var.pipeline, name
+        assert preset.is_video == var.video, name
+
+
+@pytest.mark.parametrize("name", ["ltx", "cogvideox", "chroma", "qwenimage", "flux2", "flux2-klein"])
+def test_a_bare_folder_finds_its_variant_from_model_index(name):
+    _, var = variant(name)
+    index = {"_class_name": var.pipeline, "transformer": ["diffusers", "SomeTransformer"]}
+    assert variant_for_model_index(index) is var
