@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from spectrum_cli.main import app
-from spectrum_core.app import media
+from spectrum_core.app import media, metrics
 from spectrum_core.app.grid import method_grid
 from spectrum_core.app.presets import load_preset
 from spectrum_core.app.request import RequestError
@@ -44,19 +44,12 @@ def test_grid_rows_columns_passes_and_psnr(model):
         for cell in fast:
             assert cell.nfe == NFE and cell.steps == STEPS  # counted real passes, not configuration
             assert math.isfinite(cell.psnr) and 0 < cell.ssim <= 1
-            assert cell.psnr == pytest.approx(_psnr(cell.media, full.media), abs=1e-3)
+            assert cell.psnr == pytest.approx(metrics.psnr(cell.media, full.media), abs=1e-3)
     # Two rows of 40 px cells; a video cell holds three frames side by side.
     tiles = 3 if runner.preset.is_video else 1
     assert grid.image.height > 2 * 40 and grid.image.width > 3 * tiles * 40
     # The full-step cell is the full-step output, scaled with nearest neighbours.
     assert _contains(grid.image, grid.rows[0][0].media, 40)
-
-
-def _psnr(a, b) -> float:
-    x, y = (np.asarray(m, dtype=np.float64) / (255.0 if np.asarray(m).dtype == np.uint8 else 1.0) for m in (a, b))
-    if x.ndim == 3:
-        x, y = x[None], y[None]
-    return float(np.mean([10 * np.log10(1.0 / np.mean((x[i] - y[i]) ** 2)) for i in range(len(x))]))
 
 
 def _contains(canvas: Image.Image, picture, cell: int) -> bool:
