@@ -44,9 +44,11 @@ def run(pipe, family, steps, **overrides):
 def count_calls(module):
     """Record the batch size of every forward call of ``module``; returns (list, hook handle)."""
     batches = []
-    handle = module.register_forward_hook(
-        lambda mod, args, kwargs, out: batches.append(kwargs["hidden_states"].shape[0]), with_kwargs=True
-    )
+    def record(mod, args, kwargs, out):
+        latents = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+        batches.append(len(latents) if isinstance(latents, list) else latents.shape[0])  # Z-Image: a list
+
+    handle = module.register_forward_hook(record, with_kwargs=True)
     return batches, handle
 
 
@@ -147,6 +149,7 @@ CALL_PATTERNS = {
     "flux": (1, 1, ["cond"]), "sd35": (1, 2, []), "hunyuan": (1, 1, ["cond"]), "wan": (2, 1, ["cond", "uncond"]),
     "wan22-5b": (2, 1, ["cond", "uncond"]), "ltx": (1, 2, ["cond_uncond"]), "cogvideox": (1, 2, ["cond_uncond"]),
     "chroma": (2, 1, []), "qwenimage": (2, 1, ["cond", "uncond"]), "flux2-klein": (2, 1, ["cond", "uncond"]),
+    "zimage": (1, 2, []),
 }
 
 

@@ -92,8 +92,9 @@ class Family:
             the hand-over is at the first timestep below ``boundary_ratio * num_train_timesteps``).
         block_outputs: what a block returns, by argument name, for block classes diffusers'
             TransformerBlockRegistry does not list; a skipped block returns its inputs of those names.
-        stack_outputs: the same, per block stack, where the stacks' unlisted blocks differ (Chroma's
-            double-stream blocks return both streams, its single-stream blocks only ``hidden_states``).
+        stack_outputs: the same, per block stack, taking precedence over the registry: where the stacks'
+            unlisted blocks differ (Chroma's single-stream blocks return only ``hidden_states``) or the
+            registry's argument names do not fit (Z-Image's blocks take ``x``).
         branch_argument: for a pipeline that makes separate cond/uncond calls without opening a cache
             context (Chroma), the transformer argument that tells the branches apart: the pipeline passes
             the same prompt-embedding tensor on every step of one branch, so each distinct tensor (by
@@ -180,6 +181,13 @@ FAMILIES: tuple[Family, ...] = (
         Variant("chroma", "ChromaPipeline", video=False, cfg=CFG_SEPARATE, preset="chroma", contexts=(),
                 tiny_call={**_TINY_64, "guidance_scale": 3.0}),
     ), stack_outputs={"single_transformer_blocks": ("hidden_states",)}, branch_argument="encoder_hidden_states"),
+    # Z-Image: image and caption streams refined apart, then one unified stream (image tokens first) into
+    # the final layer; CFG as a batch of two in one call with no cache context. The head's input carries the
+    # caption tokens too (their outputs are dropped by unpatchify), so they are forecast along.
+    Family("zimage", "ZImageTransformer2DModel", ("noise_refiner", "context_refiner", "layers"), (
+        Variant("zimage", "ZImagePipeline", video=False, cfg=CFG_BATCHED, preset="zimage",
+                tiny_call={**_TINY_64, "guidance_scale": 4.0}),
+    ), head="all_final_layer.2-1", stack_outputs={s: ("x",) for s in ("noise_refiner", "context_refiner", "layers")}),
 )
 
 _VARIANTS: Mapping[str, tuple[Family, Variant]] = MappingProxyType(
@@ -232,16 +240,18 @@ def block_outputs(block: Any, family: Family, stack: str | None = None) -> tuple
     block returns its inputs of these names.
 
     Read from diffusers' ``TransformerBlockRegistry`` (which diffusers' own block caches use) when it lists
-    the block's class, else the family's declared ``stack_outputs[stack]`` or ``block_outputs``. The
+    the block's class, unless the family declares ``stack_outputs[stack]``; else ``block_outputs``. The
     registry lives in a private diffusers module; this is the one place that reads it, and
     tests/test_hooks.py fails if it moves.
     """
     from diffusers.hooks._helpers import TransformerBlockRegistry
 
+    if stack in family.stack_outputs:  # the family's word wins: Z-Image's blocks take `x`, not `hidden_states`
+        return family.stack_outputs[stack]
     try:
         meta = TransformerBlockRegistry.get(type(block))
     except ValueError:  # a block class diffusers does not list
-        return family.stack_outputs.get(stack, family.block_outputs)
+        return family.block_outputs
     named = [(meta.return_hidden_states_index, meta.hidden_states_argument_name),
              (meta.return_encoder_hidden_states_index, meta.encoder_hidden_states_argument_name)]
     return tuple(name for index, name in sorted((i, n) for i, n in named if i is not None))
