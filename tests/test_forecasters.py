@@ -105,7 +105,7 @@ def test_chebyshev_is_not_exact_beyond_its_degree():
 
 
 def test_chebyshev_matches_reference_weights():
-    # METHOD.md §1.8: float64 reference, M=4, lambda=0.1, tau = step/25 - 1.
+    # docs/method.md#prediction-as-linear-weights: float64 reference, M=4, lambda=0.1, tau = step/25 - 1.
     a = weights(ChebyshevForecaster(4, 0.1, 1.0), [0, 1, 2, 3, 4], 5)
     torch.testing.assert_close(a, torch.tensor([-0.2677, -0.0275, 0.2006, 0.4158, 0.6174], dtype=torch.float64), atol=1e-4, rtol=0)
     a = weights(ChebyshevForecaster(4, 0.1, 0.5), [0, 1, 2, 3, 4], 5)
@@ -117,7 +117,8 @@ def test_chebyshev_matches_reference_weights():
 
 
 def test_ridge_shrinks_constants_as_the_reference_does():
-    # The intercept is penalised too, so a constant comes back ~7% small at M=4, lambda=0.1 (METHOD.md §1.8).
+    # The intercept is penalised too, so a constant comes back ~7% small at M=4, lambda=0.1
+    # (docs/method.md#prediction-as-linear-weights).
     f = ChebyshevForecaster(4, 0.1, 1.0)
     for s in STEPS_14:
         f.update(tau(s), torch.ones(3))

@@ -1,4 +1,4 @@
-"""Presets: every shipped file loads, carries METHOD.md §3's defaults, and points at real classes."""
+"""Presets: every shipped file loads, carries the defaults of docs/method.md#defaults, and points at real classes."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_preset_points_at_real_classes(preset: Preset):
 
 @pytest.mark.parametrize("name", sorted(HUB - {"flux-schnell"}) + sorted(TINY) + ["shapes"])
 def test_spectrum_defaults_follow_the_reference(name: str):
-    spectrum = load_preset(name).spectrum  # METHOD.md §3: M=4, λ=0.1, w=0.5 (scripts), N=2, α=0.75, W=5
+    spectrum = load_preset(name).spectrum  # docs/method.md#defaults: M=4, λ=0.1, w=0.5 (scripts), N=2, α=0.75, W=5
     s = spectrum.config
     assert (spectrum.method, s.forecaster, s.degree, s.ridge, s.blend, s.window, s.alpha, s.nfe, s.warmup) == (
         "spectrum", "chebyshev", 4, 0.1, 0.5, 2.0, 0.75, None, 5)

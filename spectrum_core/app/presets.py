@@ -2,7 +2,7 @@
 
 A preset says where the weights come from (`source`), which diffusers pipeline class loads them,
 the dtype, the default call (steps, size, frames, fps, guidance, extra keyword arguments), scheduler
-overrides, and the Spectrum defaults for that model (METHOD.md §3). The shipped presets live in the
+overrides, and the Spectrum defaults for that model (docs/method.md#defaults). The shipped presets live in the
 `spectrum_presets` package (the repository's `presets/` folder); a user can load any other file with
 `load_preset_file`, or build one from a local diffusers folder with `preset_for_model_dir`.
 
@@ -49,12 +49,12 @@ FORECASTER_FOR_METHOD: Mapping[str, str] = MappingProxyType(
 
 
 def _reference_config() -> SpectrumConfig:
-    return SpectrumConfig(blend=0.5)  # the reference scripts' w (METHOD.md §3); the paper's is 1.0
+    return SpectrumConfig(blend=0.5)  # the reference scripts' w (docs/method.md#defaults); the paper's is 1.0
 
 
 @dataclass(frozen=True)
 class SpectrumDefaults:
-    """Spectrum's settings for one model (METHOD.md §3); CLI flags override them one by one.
+    """Spectrum's settings for one model (docs/method.md#defaults); CLI flags override them one by one.
 
     The TOML ``[spectrum]`` table holds ``method`` ("spectrum" = Chebyshev forecaster, "taylor", "reuse",
     or "none" for the plain pipeline) and any ``SpectrumConfig`` field but ``forecaster``, which the

@@ -8,7 +8,8 @@ it increases.
 All arithmetic is float32 whatever the feature dtype (bf16 features lose the fit otherwise); ``predict``
 returns float32 and the caller casts.
 
-- ``ChebyshevForecaster`` — Spectrum (METHOD.md §1.3-1.5): ridge regression of the features on Chebyshev
+- ``ChebyshevForecaster`` — Spectrum (docs/method.md#the-chebyshev-fit,
+  docs/method.md#the-blend-with-linear-extrapolation): ridge regression of the features on Chebyshev
   polynomials T0..TM of tau over *all* real passes of the run, blended with linear extrapolation from the
   last two passes by weight ``blend`` (w=1 is the paper's pure Chebyshev predictor).
 - ``TaylorForecaster`` — TaylorSeer-style finite-difference extrapolation of order 1 or 2 from the last

@@ -1,6 +1,6 @@
 """Which denoising steps run the network: the Spectrum schedule as pure functions.
 
-The rule is the reference implementation's (METHOD.md §1.6), kept to the letter so that step lists match
+The rule is the reference implementation's (docs/method.md#the-schedule), kept to the letter so that step lists match
 the paper's: the first ``warmup`` steps are real; after that a step is real when the count of forecast
 steps since the last real one, plus one, is a multiple of ``floor(ws)``, where the window ``ws`` starts at
 ``window`` and grows by ``alpha`` at every real step after warm-up (rounded to 3 decimals). Gaps between
