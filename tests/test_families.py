@@ -12,11 +12,18 @@ import torch
 from conftest import ALL_FAMILIES, generate
 from spectrum_core import apply_spectrum
 from spectrum_core.hooks import spectrum as hooks
-from spectrum_core.hooks.families import FAMILIES, family_for, variant, variant_for_model_index, variant_names
+from spectrum_core.hooks.families import (
+    FAMILIES,
+    expert_names,
+    family_for,
+    variant,
+    variant_for_model_index,
+    variant_names,
+)
 
 
 def _experts(pipe):
-    return [getattr(pipe, c) for c in ("transformer", "transformer_2") if getattr(pipe, c, None) is not None]
+    return [getattr(pipe, name) for name in expert_names(pipe)]
 
 
 @pytest.mark.parametrize("family", ALL_FAMILIES)
@@ -40,6 +47,10 @@ def test_the_head_receives_only_image_or_video_tokens(family, tiny_pipes):
     finally:
         h1.remove()
         h2.remove()
+    if family_for(module).name == "unet":  # the UNet: the last up block's feature map, at the latents' size
+        assert seen["head"][0] == seen["out"][0] and seen["head"][2:] == seen["out"][2:]
+        assert seen["head"][1] == head.num_channels
+        return
     batch, tokens, width = seen["head"]
     if family == "zimage":
         # Z-Image's final layer gets the unified stream, image tokens first and caption tokens after (its

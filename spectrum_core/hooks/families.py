@@ -23,13 +23,17 @@ from typing import Any, Mapping
 
 __all__ = [
     "Family", "Variant", "FAMILIES", "family_for", "variant", "variant_names", "variant_for_model_index",
-    "block_outputs", "expert_names", "expert_segments", "expert_lengths",
+    "block_outputs", "blocks", "expert_names", "expert_segments", "expert_lengths", "SKIP_INPUTS", "SKIP_PLACEHOLDERS",
 ]
 
 # CFG styles (how a pipeline runs guidance), for readers of Variant.cfg.
 CFG_DISTILLED = "distilled"   # guidance is an embedding: one transformer call per step (FLUX.1-dev, HunyuanVideo)
 CFG_BATCHED = "batched"       # cond and uncond as one batch of two in one call (SD3): one Spectrum state
 CFG_SEPARATE = "separate"     # two calls per step in cache_context("cond"/"uncond") (Wan): one state each
+
+# How a skipped block answers (Family.block_skip).
+SKIP_INPUTS = "inputs"              # it hands its inputs through: transformer blocks keep the token layout
+SKIP_PLACEHOLDERS = "placeholders"  # zero-stride stand-ins shaped like its last real output (UNet blocks)
 
 # The cache-context names a pipeline opens around its transformer call(s) of one step, by CFG style; a
 # Variant whose pipeline says something else lists its own (``Variant.contexts``).
@@ -80,8 +84,8 @@ class Family:
     Args:
         name: short name used in messages.
         transformer: the diffusers transformer class's name, resolved on first use (:attr:`transformer_class`).
-        block_stacks: attributes of the transformer holding its blocks (``nn.ModuleList``), in call order.
-            Every block in them is skipped on a forecast step.
+        block_stacks: attributes of the transformer holding its blocks, in call order: an ``nn.ModuleList``
+            or a single block (the UNet's ``mid_block``). Every block in them is skipped on a forecast step.
         head: the output-head module whose first argument is the last block's image/video-token output —
             the tensor Spectrum forecasts (docs/method.md, "What is forecast"). It runs on every step with the
             current timestep embedding.
@@ -100,6 +104,11 @@ class Family:
             the same prompt-embedding tensor on every step of one branch, so each distinct tensor (by
             identity, within one call of the pipeline) is one branch, named ``cond`` then ``uncond`` in the
             order they first appear.
+        block_skip: how a skipped block answers. ``SKIP_INPUTS``: it returns its inputs named by its
+            layout (transformer blocks map tokens to tokens). ``SKIP_PLACEHOLDERS``: it returns zero-stride
+            stand-ins (no memory) shaped like its output on the last real step — for blocks that change
+            resolution (the UNet's down/mid/up blocks), whose outputs on a forecast step only feed other
+            skipped blocks and the head, whose input is replaced by the forecast.
     """
 
     name: str
@@ -112,6 +121,7 @@ class Family:
     block_outputs: tuple[str, ...] = ("encoder_hidden_states", "hidden_states")
     stack_outputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     branch_argument: str | None = None
+    block_skip: str = SKIP_INPUTS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stack_outputs", MappingProxyType(dict(self.stack_outputs)))
@@ -188,6 +198,13 @@ FAMILIES: tuple[Family, ...] = (
         Variant("zimage", "ZImagePipeline", video=False, cfg=CFG_BATCHED, preset="zimage",
                 tiny_call={**_TINY_64, "guidance_scale": 4.0}),
     ), head="all_final_layer.2-1", stack_outputs={s: ("x",) for s in ("noise_refiner", "context_refiner", "layers")}),
+    # The SD/SDXL UNet, as the official Spectrum code does it: every down, mid and up block is skipped and
+    # the last up block's output, entering conv_norm_out, is forecast. Its blocks change resolution, so a
+    # skipped block answers with placeholders; SDXL batches cond and uncond, opening no cache context.
+    Family("unet", "UNet2DConditionModel", ("down_blocks", "mid_block", "up_blocks"), (
+        Variant("sdxl", "StableDiffusionXLPipeline", video=False, cfg=CFG_BATCHED, preset="sdxl",
+                tiny_call={**_TINY_64, "guidance_scale": 5.0}),
+    ), head="conv_norm_out", components=("unet",), block_skip=SKIP_PLACEHOLDERS, block_outputs=()),
 )
 
 _VARIANTS: Mapping[str, tuple[Family, Variant]] = MappingProxyType(
@@ -233,6 +250,20 @@ def family_for(transformer: Any) -> Family:
         "spectrum_core/hooks/families.py (its block stacks, the head that receives the last block's "
         "image tokens, its pipelines) and a tiny builder in spectrum_core/models/tiny/"
     )
+
+
+def blocks(denoiser: Any, family: Family) -> list[tuple[str, Any]]:
+    """Every block Spectrum skips in ``denoiser``, with the name of its stack, in call order."""
+    import torch
+
+    found = []
+    for stack in family.block_stacks:
+        held = getattr(denoiser, stack, None)
+        if held is None:
+            continue
+        members = list(held) if isinstance(held, (torch.nn.ModuleList, torch.nn.Sequential)) else [held]
+        found.extend((stack, block) for block in members)
+    return found
 
 
 def block_outputs(block: Any, family: Family, stack: str | None = None) -> tuple[str, ...]:

@@ -39,7 +39,7 @@ from diffusers.utils.torch_utils import unwrap_module
 from ..method.config import SpectrumConfig
 from ..method.forecasters import make_forecaster
 from ..method.schedule import plan_segments, segments_nfe_range
-from .families import block_outputs, expert_lengths, expert_names, expert_segments, family_for
+from .families import SKIP_PLACEHOLDERS, block_outputs, blocks, expert_lengths, expert_names, expert_segments, family_for
 from .stats import CallStats, StepEvent, sync_clock
 
 __all__ = ["apply_spectrum", "nfe_bounds", "SpectrumHandle", "CallStats", "StepEvent"]
@@ -359,15 +359,20 @@ class SpectrumModelHook(ModelHook):
 
 
 class _SkipBlockHook(ModelHook):
-    """On each transformer block: on a forecast step, return the block's inputs instead of running it."""
+    """On each transformer block: on a forecast step, return the block's inputs instead of running it (or,
+    for blocks that change resolution, zero-stride placeholders shaped like its last real output)."""
 
-    def __init__(self, owner: SpectrumModelHook, outputs: tuple[str, ...]):
+    def __init__(self, owner: SpectrumModelHook, outputs: tuple[str, ...], placeholders: bool = False):
         super().__init__()
         self.owner = owner
         self.outputs = outputs
+        self.placeholders = placeholders
+        self._template: Any = None
         self._positions: dict[str, int] = {}
 
     def initialize_hook(self, module: torch.nn.Module) -> torch.nn.Module:
+        if self.placeholders:
+            return module
         params = list(inspect.signature(module.forward).parameters)
         self._positions = {name: params.index(name) for name in self.outputs if name in params}
         missing = [name for name in self.outputs if name not in self._positions]
@@ -378,12 +383,40 @@ class _SkipBlockHook(ModelHook):
     def new_forward(self, module: torch.nn.Module, *args, **kwargs):
         decision = self.owner.current
         if decision is None or decision.real:
-            return self.fn_ref.original_forward(*args, **kwargs)
+            output = self.fn_ref.original_forward(*args, **kwargs)
+            if self.placeholders:
+                self._template = _shapes(output)
+            return output
+        if self.placeholders:  # step 0 of every run is real, so the template is this run's
+            return _stand_ins(self._template)
         values = []
         for name in self.outputs:
             position = self._positions[name]
             values.append(args[position] if position < len(args) else kwargs[name])
         return values[0] if len(values) == 1 else tuple(values)
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    device: torch.device
+
+
+def _shapes(output: Any) -> Any:
+    """The structure of a block's output with each tensor replaced by its shape, dtype and device."""
+    if isinstance(output, torch.Tensor):
+        return _Leaf(tuple(output.shape), output.dtype, output.device)
+    if isinstance(output, (tuple, list)):
+        return type(output)(_shapes(item) for item in output)
+    raise TypeError(f"a block returned {type(output).__name__}: Spectrum can stand in for tensors and tuples")
+
+
+def _stand_ins(template: Any) -> Any:
+    """Zero-stride zeros in the template's structure: no memory, never computed on, never reach the output."""
+    if isinstance(template, _Leaf):
+        return torch.zeros((), dtype=template.dtype, device=template.device).expand(template.shape)
+    return type(template)(_stand_ins(item) for item in template)
 
 
 class _HeadHook(ModelHook):
@@ -495,12 +528,14 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides:
         family = families[name]
         hook = SpectrumModelHook(session, name, family.branch_argument)
         session.model_hooks[name] = hook
-        blocks = [(stack, block) for stack in family.block_stacks for block in getattr(module, stack)]
-        if not blocks:
+        skipped = blocks(module, family)
+        if not skipped:
             raise ValueError(f"pipe.{name} ({type(module).__name__}) has no transformer blocks to skip")
-        for stack, block in blocks:
+        placeholders = family.block_skip == SKIP_PLACEHOLDERS
+        for stack, block in skipped:
+            outputs = () if placeholders else block_outputs(block, family, stack)
             HookRegistry.check_if_exists_or_initialize(block).register_hook(
-                _SkipBlockHook(hook, block_outputs(block, family, stack)), _BLOCK_HOOK
+                _SkipBlockHook(hook, outputs, placeholders), _BLOCK_HOOK
             )
         HookRegistry.check_if_exists_or_initialize(module.get_submodule(family.head)).register_hook(
             _HeadHook(hook), _HEAD_HOOK
