@@ -33,7 +33,7 @@ def _umask() -> int:
 
 def test_no_overwrite_unless_asked(tmp_path):
     path = media.save_png(tmp_path / "a.png", _image(), {"prompt": "one"})
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match="already exists"):
         media.save_png(path, _image(), {"prompt": "two"})
     assert media.read_png_metadata(path)["prompt"] == "one"
     media.save_png(path, _image(), {"prompt": "two"}, overwrite=True)

@@ -38,8 +38,9 @@ from .signals import deferred_interrupts
 # "spectrum" holds every setting as JSON for tools.
 PNG_PARAMETERS_KEY = "parameters"
 PNG_METADATA_KEY = "spectrum"
-# Metadata key whose value starts with "spectrum" in every file spectrum writes; it tells a spectrum
-# output (which --overwrite may replace) from an unrelated file that happens to have the same name.
+# The key, starting with "spectrum", that marks a sidecar JSON as spectrum's (a PNG is marked by its
+# "spectrum" text chunk): it tells a spectrum output, which an overwrite may replace, from an
+# unrelated file that happens to have the same name.
 GENERATOR_KEY = "generator"
 # H.264 quality: CRF 10 (visually lossless at these sizes). The same value imageio's quality=8 gave.
 MP4_CRF = 10
@@ -369,9 +370,10 @@ def made_by_spectrum(path: Path) -> bool:
     path = Path(path)
     try:
         suffix = path.suffix.lower()
-        if suffix == ".png":
-            meta = read_png_metadata(path)
-        elif suffix == ".json":
+        if suffix == ".png":  # spectrum's own text chunk is the mark
+            with Image.open(path) as img:
+                return PNG_METADATA_KEY in (getattr(img, "text", None) or {})
+        if suffix == ".json":
             meta = json.loads(path.read_text(encoding="utf-8"))
         elif suffix == ".mp4":
             return made_by_spectrum(sidecar_path(path))
@@ -448,7 +450,7 @@ def _parameters_line(meta: dict[str, Any]) -> str:
 def _png_writer(image: Image.Image, metadata: dict[str, Any]) -> tuple[Callable[[Path], None], Callable[[Path], None]]:
     info = PngInfo()
     info.add_text(PNG_PARAMETERS_KEY, _parameters_line(metadata))
-    info.add_text(PNG_METADATA_KEY, dumps({GENERATOR_KEY: "spectrum", **metadata}))
+    info.add_text(PNG_METADATA_KEY, dumps(metadata))
 
     def verify(tmp: Path) -> None:
         try:

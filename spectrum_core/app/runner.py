@@ -15,14 +15,21 @@ Usable from Python without the CLI::
 raises `RequestError` with a message that says what to do. `Runner` loads the
 pipeline once and runs any number of jobs on it; `compare` runs the full-step baseline and the
 accelerated job with the same seed and measures speedup and fidelity.
+
+A run whose latents or decoded output hold NaN or infinity (an overflowing guidance scale, corrupted
+weights) raises `NonFiniteOutput` instead of returning a black picture. On the CPU, each pipeline call
+runs with the preset's `cpu_threads` (see `Runner`), set for the call and restored afterwards.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import numpy as np
 
 import torch
 
@@ -116,6 +123,53 @@ def load_pipeline(preset: Preset, device: str = "cpu", dtype: torch.dtype | None
 # --------------------------------------------------------------------------------------------------
 
 
+class NonFiniteOutput(RuntimeError):
+    """The model produced NaN or infinite values, so there is no picture to keep.
+
+    `what` is "latents" (found after denoising step `step`, 0-based, of `num_steps`) or "image" /
+    "frames" (the decoded output; `step` is None). Common causes: a guidance scale so large that the
+    arithmetic overflows, a dtype too narrow for the model (float16), corrupted weights."""
+
+    def __init__(self, model: str, what: str, step: int | None = None, num_steps: int | None = None):
+        where = f" after step {step + 1} of {num_steps}" if step is not None else ""
+        super().__init__(f"{model} produced NaN or infinite values in its {what}{where}; nothing was kept. "
+                         "Lower the guidance, use a wider dtype (float32) or check the weights.")
+        self.model, self.what, self.step, self.num_steps = model, what, step, num_steps
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with `torch.set_num_threads(threads)` and restore the previous count after it
+    (None or 0: leave it). Torch's intra-op thread count is process-wide: other torch work running at
+    the same time in this process shares the setting while the block runs."""
+    before = torch.get_num_threads()
+    if not threads or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _images_to_pil(images: Any) -> Any:
+    """diffusers' `output_type="np"` images (B, H, W, C floats in [0, 1]) as PIL images, converted the
+    way its `output_type="pil"` does, so the pixels are the same."""
+    from PIL import Image
+
+    pixels = (np.asarray(images) * 255).round().astype("uint8")
+    return [Image.fromarray(p.squeeze(-1), mode="L") if p.shape[-1] == 1 else Image.fromarray(p) for p in pixels]
+
+
 @dataclass(frozen=True)
 class StepInfo:
     """Reported after each denoising step: did any transformer call of this step run the network?"""
@@ -198,15 +252,32 @@ class _TransformerTimer:
 
 
 class Runner:
-    """Loads a preset's pipeline once (lazily) and runs jobs on it."""
+    """Loads a preset's pipeline once (lazily) and runs jobs on it.
 
-    def __init__(self, preset: Preset, device: str = "auto", dtype: str | None = None, offload: bool = False):
+    `threads`: CPU threads for torch during this runner's pipeline calls, on the CPU only. None (the
+    default) uses the preset's `cpu_threads` (the small embedded and tiny presets set 1, many times
+    faster on a shared or busy CPU than torch's default of one per core), or torch's own setting if the
+    preset has none; 0 leaves torch's setting alone. It is set with `torch.set_num_threads` for each
+    call and restored afterwards (see `torch_threads`): the runner never changes it for the rest of the
+    process. The CLI, which owns its process, also sets it once for the whole command.
+    """
+
+    def __init__(self, preset: Preset, device: str = "auto", dtype: str | None = None, offload: bool = False,
+                 threads: int | None = None):
         self.preset = preset
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(preset, dtype)
         if offload and self.device == "cpu":
             raise RequestError("--offload moves weights between CPU and an accelerator; it needs --device cuda or mps.")
         self.offload = offload
+        cpus = available_cpus()
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or not 0 <= threads <= cpus):
+            raise RequestError(f"threads must be a whole number from 1 to {cpus} (the CPUs this process may use), "
+                               f"or 0 to leave torch's setting alone; got {threads!r}.")
+        self.threads = (preset.cpu_threads if threads is None else threads) if self.device == "cpu" else 0
+        if self.threads:
+            self.threads = min(self.threads, cpus)
         self._pipe = None
 
     @property
@@ -228,15 +299,15 @@ class Runner:
         if job.guidance is not None:
             kwargs[self.preset.guidance_kwarg] = job.guidance
         if self.preset.is_video:
-            kwargs.update(num_frames=job.frames, output_type="np")
-        else:
-            kwargs["output_type"] = "pil"
+            kwargs["num_frames"] = job.frames
+        kwargs["output_type"] = "np"  # images become PIL in generate(), after the finiteness check
         return kwargs
 
     def warmup(self, job: Job) -> None:
         """One untimed 1-step call so one-time costs (allocations, kernel selection) do not land
         on whichever timed run happens to go first."""
-        self.pipe(**self.call_kwargs(job, torch.Generator("cpu").manual_seed(job.seed), steps=1))
+        with torch_threads(self.threads):
+            self.pipe(**self.call_kwargs(job, torch.Generator("cpu").manual_seed(job.seed), steps=1))
 
     def generate(self, job: Job, on_step: Callable[[StepInfo], None] | None = None) -> Result:
         """Run `job`; `on_step` is called after each denoising step."""
@@ -257,6 +328,9 @@ class Runner:
             handle.subscribe(lambda event: pending.append(bool(event.real)))
 
         def on_step_end(_pipe: Any, i: int, _t: Any, callback_kwargs: dict) -> dict:
+            latents = callback_kwargs.get("latents")  # in every pipeline's default tensor inputs
+            if isinstance(latents, torch.Tensor) and not bool(torch.isfinite(latents).all()):
+                raise NonFiniteOutput(self.preset.name, "latents", step=i, num_steps=job.steps)
             real = any(pending) if handle is not None else True
             pending.clear()
             step_real.append(real)
@@ -270,7 +344,8 @@ class Runner:
             self._sync()
             start = time.perf_counter()
             try:
-                output = pipe(**kwargs)
+                with torch_threads(self.threads):
+                    output = pipe(**kwargs)
             except ValueError as exc:
                 if timer.calls == 0:  # rejected before denoising started: the request, not the run
                     raise RequestError(str(exc).strip().splitlines()[0]) from exc
@@ -284,6 +359,11 @@ class Runner:
                 handle.remove()
 
         media = output.frames[0] if self.preset.is_video else output.images[0]
+        if isinstance(media, (np.ndarray, torch.Tensor)):  # "np" as asked (a custom pipeline may differ)
+            if not bool(np.isfinite(np.asarray(media, dtype=np.float32)).all()):
+                raise NonFiniteOutput(self.preset.name, "frames" if self.preset.is_video else "image")
+            if not self.preset.is_video:
+                media = _images_to_pil(np.asarray(media)[None])[0]
         real_steps = [i for i, r in enumerate(step_real) if r]
         forecast_steps = [i for i, r in enumerate(step_real) if not r]
         estimated = None
