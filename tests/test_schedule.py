@@ -92,3 +92,30 @@ def test_taylorseer_uniform_schedule_budgets():
     with pytest.raises(ValueError, match="interval"):
         SpectrumConfig(interval=4, nfe=14)
     assert SpectrumConfig(nfe=14).replace(interval=4).nfe is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(alpha=float("nan")), "alpha"),
+        (dict(window=float("inf")), "window"),
+        (dict(ridge=-0.1), "ridge"),
+        (dict(blend=1.5), "blend"),
+        (dict(nfe=True), "nfe"),
+        (dict(nfe=14.0), "nfe"),
+        (dict(warmup=2.5), "warmup"),
+        (dict(degree=False), "degree"),
+        (dict(interval=0), "interval"),
+        (dict(tau_horizon=50.0), "tau_horizon"),
+        (dict(taylor_order=3), "taylor_order"),
+        (dict(force_last="yes"), "force_last"),
+        (dict(nfe=14, interval=4), "interval"),
+    ],
+)
+def test_config_error_names_the_field(kwargs, field):
+    from spectrum_core.method.config import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        SpectrumConfig(**kwargs)
+    assert info.value.field == field and info.value.expected
+    assert "--" not in str(info.value)  # field names, never CLI flags

@@ -3,13 +3,51 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 FORECASTERS = ("chebyshev", "taylor", "reuse")
 """The forecasters' names (:func:`spectrum_core.method.forecasters.make_forecaster` builds them)."""
 
-__all__ = ["SpectrumConfig"]
+__all__ = ["SpectrumConfig", "ConfigError"]
+
+_SCHEDULE_KEYS = ("nfe", "alpha", "interval")
+
+
+class ConfigError(ValueError):
+    """A Spectrum setting out of its range or of the wrong type.
+
+    ``field`` is the :class:`SpectrumConfig` field name, ``value`` what was given and ``expected`` what is
+    accepted ("a finite number >= 0"). The message uses the field name, never a CLI flag, so every front
+    end can word the remedy its own way.
+    """
+
+    def __init__(self, field: str, value: Any, expected: str, message: str | None = None):
+        self.field, self.value, self.expected = field, value, expected
+        super().__init__(message or f"{field} must be {expected}, got {value!r}")
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_number(field: str, value: Any, lo: float, hi: float | None = None, *, optional: bool = False) -> None:
+    """A finite real number in [lo, hi] (bools, NaN and infinities refused)."""
+    if value is None and optional:
+        return
+    expected = f"a finite number >= {lo:g}" if hi is None else f"a finite number from {lo:g} to {hi:g}"
+    if not _is_real(value) or not math.isfinite(float(value)) or value < lo or (hi is not None and value > hi):
+        raise ConfigError(field, value, expected)
+
+
+def _check_int(field: str, value: Any, lo: int, *, optional: bool = False, what: str | None = None) -> None:
+    """A whole number >= lo (bools and floats refused: a count is an int)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < lo:
+        raise ConfigError(field, value, what or f"a whole number >= {lo}")
 
 
 @dataclass(frozen=True)
@@ -65,32 +103,32 @@ class SpectrumConfig:
     interval: int | None = None
 
     def __post_init__(self) -> None:
-        if self.forecaster not in FORECASTERS:
-            raise ValueError(f"Unknown forecaster {self.forecaster!r}. Choose from: {', '.join(FORECASTERS)}")
-        if self.nfe is not None and self.alpha is not None:
-            raise ValueError("Set either nfe (a target number of real passes) or alpha (window growth), not both")
-        if self.nfe is not None and self.nfe < 1:
-            raise ValueError(f"nfe must be a positive number of real passes, got {self.nfe}")
-        if self.alpha is not None and self.alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
-        if self.window < 1:
-            raise ValueError(f"window must be >= 1, got {self.window}")
-        if self.warmup < 1:
-            raise ValueError(f"warmup must be >= 1 (a forecast needs a real pass to start from), got {self.warmup}")
-        if self.degree < 0:
-            raise ValueError(f"degree must be >= 0, got {self.degree}")
-        if self.ridge < 0:
-            raise ValueError(f"ridge must be >= 0, got {self.ridge}")
-        if not 0.0 <= self.blend <= 1.0:
-            raise ValueError(f"blend must be between 0 and 1, got {self.blend}")
-        if self.taylor_order not in (1, 2):
-            raise ValueError(f"taylor_order must be 1 or 2, got {self.taylor_order}")
-        if self.interval is not None and (self.nfe is not None or self.alpha is not None):
-            raise ValueError("interval selects the uniform schedule; it cannot be combined with nfe or alpha")
-        if self.interval is not None and self.interval < 1:
-            raise ValueError(f"interval must be >= 1 step, got {self.interval}")
-        if self.tau_horizon is not None and self.tau_horizon < 1:
-            raise ValueError(f"tau_horizon must be >= 1 steps, got {self.tau_horizon}")
+        if not isinstance(self.forecaster, str) or self.forecaster not in FORECASTERS:
+            raise ConfigError(
+                "forecaster", self.forecaster, f"one of {', '.join(FORECASTERS)}",
+                f"Unknown forecaster {self.forecaster!r}. Choose from: {', '.join(FORECASTERS)}",
+            )
+        _check_int("nfe", self.nfe, 1, optional=True, what="a whole number of real passes >= 1")
+        _check_number("alpha", self.alpha, 0.0, optional=True)
+        _check_number("window", self.window, 1.0)
+        _check_int("warmup", self.warmup, 1, what="a whole number of steps >= 1 (a forecast needs a real pass to start from)")
+        _check_int("degree", self.degree, 0)
+        _check_number("ridge", self.ridge, 0.0)
+        _check_number("blend", self.blend, 0.0, 1.0)
+        if isinstance(self.taylor_order, bool) or self.taylor_order not in (1, 2):
+            raise ConfigError("taylor_order", self.taylor_order, "1 or 2")
+        _check_int("tau_horizon", self.tau_horizon, 1, optional=True, what="a whole number of steps >= 1")
+        if not isinstance(self.force_last, bool):
+            raise ConfigError("force_last", self.force_last, "true or false")
+        _check_int("interval", self.interval, 1, optional=True, what="a whole number of steps >= 1")
+        chosen = [k for k in _SCHEDULE_KEYS if getattr(self, k) is not None]
+        if len(chosen) > 1:
+            what = {"nfe": "nfe (a target number of real passes)", "alpha": "alpha (window growth)",
+                    "interval": "interval (the uniform schedule)"}
+            raise ConfigError(
+                chosen[1], getattr(self, chosen[1]), f"unset when {chosen[0]} is set",
+                f"Set either {' or '.join(what[k] for k in chosen)}, not both",
+            )
 
     @property
     def effective_alpha(self) -> float | None:
@@ -105,18 +143,20 @@ class SpectrumConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ValueError(f"Unknown Spectrum setting(s) {', '.join(unknown)}. Valid: {', '.join(sorted(names))}")
+            raise ConfigError(
+                unknown[0], values[unknown[0]], f"one of {', '.join(sorted(names))}",
+                f"Unknown Spectrum setting(s) {', '.join(unknown)}. Valid: {', '.join(sorted(names))}",
+            )
         return cls(**dict(values))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def replace(self, **changes: Any) -> "SpectrumConfig":
-        """A copy with ``changes``; setting ``nfe`` clears ``alpha`` and vice versa."""
-        schedule_keys = ("nfe", "alpha", "interval")
-        for key in schedule_keys:
+        """A copy with ``changes``; a given one of ``nfe``/``alpha``/``interval`` clears the other two."""
+        for key in _SCHEDULE_KEYS:
             if changes.get(key) is not None:
-                for other in schedule_keys:
+                for other in _SCHEDULE_KEYS:
                     if other != key:
                         changes.setdefault(other, None)
         return dataclasses.replace(self, **changes)
