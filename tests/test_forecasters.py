@@ -33,7 +33,7 @@ def weights(forecaster, steps, target):
     return forecaster.predict(tau(target)).double()
 
 
-@pytest.mark.parametrize("name", ["chebyshev", "taylor", "reuse"])
+@pytest.mark.parametrize("name", ["chebyshev", "linear", "taylor", "reuse"])
 def test_every_forecaster_implements_the_protocol(name):
     f = make_forecaster(name)
     assert isinstance(f, Forecaster)
@@ -46,7 +46,7 @@ def test_every_forecaster_implements_the_protocol(name):
 
 
 def test_unknown_forecaster_names_the_valid_ones():
-    with pytest.raises(ValueError, match="chebyshev, taylor, reuse"):
+    with pytest.raises(ValueError, match="chebyshev, linear, taylor, reuse"):
         make_forecaster("magic")
 
 
@@ -216,3 +216,38 @@ def test_bad_settings_are_rejected():
         ChebyshevForecaster(blend=1.5)
     with pytest.raises(ValueError, match="order"):
         TaylorForecaster(order=3)
+
+
+def test_capped_linear_is_exact_on_lines_within_the_cap_and_holds_beyond_it():
+    from spectrum_core.method.forecasters import LinearForecaster
+
+    line = poly_features(1)
+    f = make_forecaster("linear")
+    assert isinstance(f, LinearForecaster) and f.cap == 1.0
+    f.update(tau(10), line(tau(10)))
+    assert torch.equal(f.predict(tau(12)), line(tau(10)).float())  # one pass: reuse
+    f.update(tau(14), line(tau(14)))
+    for step in (15, 16, 18):  # k <= 1: on the line
+        torch.testing.assert_close(f.predict(tau(step)).double(), line(tau(step)), rtol=1e-5, atol=1e-5)
+    # k = 3 is capped at 1: the value one gap ahead, where an uncapped line would go three gaps ahead
+    torch.testing.assert_close(f.predict(tau(26)).double(), line(tau(18)), rtol=1e-5, atol=1e-5)
+    uncapped = make_forecaster("linear", linear_cap=5.0)
+    for s in (10, 14):
+        uncapped.update(tau(s), line(tau(s)))
+    torch.testing.assert_close(uncapped.predict(tau(26)).double(), line(tau(26)), rtol=1e-5, atol=1e-5)
+
+
+def test_chebyshev_blend_cap_only_changes_the_linear_term():
+    steps, target = [0, 1, 2, 3, 4, 6], 20  # k = 7 gaps
+    plain = weights(ChebyshevForecaster(blend=1.0), steps, target)
+    ref = weights(ChebyshevForecaster(blend=0.5), steps, target)
+    capped = weights(ChebyshevForecaster(blend=0.5, linear_cap=1.0), steps, target)
+    lin = torch.zeros(len(steps), dtype=torch.float64)
+    lin[-1], lin[-2] = 2.0, -1.0  # h_i + 1·(h_i − h_{i−1})
+    torch.testing.assert_close(capped, 0.5 * plain + 0.5 * lin, rtol=1e-5, atol=1e-6)
+    k = (target - 6) / 2
+    lin[-1], lin[-2] = 1 + k, -k
+    torch.testing.assert_close(ref, 0.5 * plain + 0.5 * lin, rtol=1e-5, atol=1e-6)
+    # the reference test vectors (k = 1 there) are untouched by the cap
+    torch.testing.assert_close(weights(ChebyshevForecaster(blend=0.5, linear_cap=1.0), [0, 1, 2, 3, 4], 5),
+                               weights(ChebyshevForecaster(blend=0.5), [0, 1, 2, 3, 4], 5))

@@ -119,3 +119,45 @@ def test_config_error_names_the_field(kwargs, field):
         SpectrumConfig(**kwargs)
     assert info.value.field == field and info.value.expected
     assert "--" not in str(info.value)  # field names, never CLI flags
+
+
+def test_explicit_real_steps_are_validated_and_planned():
+    from spectrum_core.method.config import ConfigError
+    from spectrum_core.method.schedule import plan_config
+
+    cfg = SpectrumConfig(real_steps=[0, 1, 2, 7, 30, 49], nfe=6)
+    assert cfg.real_steps == ((0, 1, 2, 7, 30, 49),) and cfg.effective_alpha is None
+    (plan,) = plan_config(cfg, (50,))
+    assert plan.steps == (0, 1, 2, 7, 30, 49) and plan.warmup == 3
+    assert cfg.to_dict()["real_steps"] == [[0, 1, 2, 7, 30, 49]]
+    assert SpectrumConfig.from_dict(cfg.to_dict()) == cfg  # round-trips through a TOML/JSON table
+    for bad in ([1, 2, 3], [0, 3, 2], [0, 2, 2], [0, -1], [], [0, 1.5], "0,1", [[0, 1], [2, 3]]):
+        with pytest.raises(ConfigError) as info:
+            SpectrumConfig(real_steps=bad)
+        assert info.value.field == "real_steps"
+    with pytest.raises(ConfigError, match="must agree"):
+        SpectrumConfig(real_steps=[0, 1, 5], nfe=4)
+    with pytest.raises(ConfigError, match="not both"):
+        SpectrumConfig(real_steps=[0, 1, 5], alpha=3.0)
+    with pytest.raises(ValueError, match="has step 49 but the run has 30 steps"):
+        plan_config(cfg, (30,))
+    with pytest.raises(ValueError, match="2 segment"):
+        plan_config(SpectrumConfig(real_steps=[[0, 3], [0, 2]]), (50,))
+    two = plan_config(SpectrumConfig(real_steps=[[0, 1, 9], [0, 4]]), (40, 10))
+    assert [p.steps for p in two] == [(0, 1, 9), (0, 4)]
+    # a given schedule key displaces the explicit list and the other way round; nfe may ride along
+    assert cfg.replace(alpha=3.0).real_steps is None
+    swapped = SpectrumConfig(nfe=10).replace(real_steps=[[0, 5]], nfe=2)
+    assert swapped.nfe == 2 and swapped.real_steps == ((0, 5),)
+    assert SpectrumConfig(alpha=3.0).replace(real_steps=[0, 5]).alpha is None
+
+
+def test_reference_rule_is_what_plan_config_gives_without_a_list():
+    from spectrum_core.method.schedule import plan_config
+
+    for kwargs in [dict(nfe=14), dict(nfe=10), dict(alpha=3.0), dict(interval=6, warmup=3)]:
+        cfg = SpectrumConfig(**kwargs)
+        expected = plan_segments((50,), warmup=cfg.warmup, window=cfg.window, alpha=cfg.effective_alpha,
+                                 nfe=cfg.nfe, force_last=cfg.force_last, interval=cfg.interval)
+        assert plan_config(cfg, (50,)) == expected
+    assert plan_config(SpectrumConfig(nfe=10), (50,))[0].steps == (0, 1, 2, 3, 4, 6, 11, 19, 30, 44)

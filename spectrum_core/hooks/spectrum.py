@@ -37,8 +37,8 @@ from diffusers.hooks.hooks import BaseState, CacheContext, StateManager
 from diffusers.utils.torch_utils import unwrap_module
 
 from ..method.config import SpectrumConfig
-from ..method.forecasters import make_forecaster
-from ..method.schedule import plan_segments, segments_nfe_range
+from ..method.forecasters import forecaster_for
+from ..method.schedule import plan_config, segments_nfe_range
 from .families import SKIP_PLACEHOLDERS, block_outputs, blocks, expert_lengths, expert_names, expert_segments, family_for
 from .stats import CallStats, StepEvent, sync_clock
 
@@ -197,15 +197,7 @@ class _Session:
         segments = expert_segments(self.pipe, timesteps[offset:], self.experts)
         order = sorted(segments, key=lambda name: segments[name][0])
         cfg = self.config
-        plans = plan_segments(
-            tuple(segments[name][1] - segments[name][0] for name in order),
-            warmup=cfg.warmup,
-            window=float(cfg.window),
-            alpha=cfg.effective_alpha,
-            nfe=cfg.nfe,
-            force_last=cfg.force_last,
-            interval=cfg.interval,
-        )
+        plans = plan_config(cfg, tuple(segments[name][1] - segments[name][0] for name in order))
         schedules = dict(zip(order, plans))
         stats = CallStats(
             num_steps=len(timesteps) - offset,
@@ -277,10 +269,7 @@ class SpectrumModelHook(ModelHook):
         self.branch_argument = branch_argument
         self._branch_position: int | None = None
         cfg = session.config
-        make = lambda: make_forecaster(  # noqa: E731
-            cfg.forecaster, degree=cfg.degree, ridge=cfg.ridge, blend=cfg.blend, taylor_order=cfg.taylor_order
-        )
-        self.state_manager = _BranchStates(make)
+        self.state_manager = _BranchStates(lambda: forecaster_for(cfg))
         self.current: _Decision | None = None
 
     def initialize_hook(self, module: torch.nn.Module) -> torch.nn.Module:

@@ -8,12 +8,12 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-FORECASTERS = ("chebyshev", "taylor", "reuse")
+FORECASTERS = ("chebyshev", "linear", "taylor", "reuse")
 """The forecasters' names (:func:`spectrum_core.method.forecasters.make_forecaster` builds them)."""
 
 __all__ = ["SpectrumConfig", "ConfigError"]
 
-_SCHEDULE_KEYS = ("nfe", "alpha", "interval")
+_SCHEDULE_KEYS = ("nfe", "alpha", "interval", "real_steps")
 
 
 class ConfigError(ValueError):
@@ -42,6 +42,27 @@ def _check_number(field: str, value: Any, lo: float, hi: float | None = None, *,
         raise ConfigError(field, value, expected)
 
 
+def _normalise_real_steps(value: Any) -> tuple[tuple[int, ...], ...]:
+    """Tuples of ints, one per segment, each sorted, unique, from 0; a flat list of ints is one segment."""
+    expected = "sorted unique whole steps >= 0 starting at 0, one list per expert segment"
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError("real_steps", value, expected)
+    segments = [value] if all(isinstance(v, numbers.Integral) for v in value) else list(value)
+    out = []
+    for i, segment in enumerate(segments):
+        if isinstance(segment, (str, bytes)) or not isinstance(segment, (list, tuple)) or not segment:
+            raise ConfigError("real_steps", value, expected, f"real_steps segment {i} must be a non-empty list of steps, got {segment!r}")
+        if any(not isinstance(v, numbers.Integral) or isinstance(v, bool) for v in segment):
+            raise ConfigError("real_steps", value, expected, f"real_steps segment {i} must hold whole step numbers, got {list(segment)!r}")
+        steps = tuple(int(v) for v in segment)
+        if steps[0] != 0:
+            raise ConfigError("real_steps", value, expected, f"real_steps segment {i} must start with step 0 (a forecast needs a real pass to start from), got {list(steps)}")
+        if any(b <= a for a, b in zip(steps, steps[1:])):
+            raise ConfigError("real_steps", value, expected, f"real_steps segment {i} must be sorted with no repeats, got {list(steps)}")
+        out.append(steps)
+    return tuple(out)
+
+
 def _check_int(field: str, value: Any, lo: int, *, optional: bool = False, what: str | None = None) -> None:
     """A whole number >= lo (bools and floats refused: a count is an int)."""
     if value is None and optional:
@@ -56,8 +77,9 @@ class SpectrumConfig:
 
     Args:
         forecaster (`str`, defaults to ``"chebyshev"``):
-            ``"chebyshev"`` is Spectrum; ``"taylor"`` (TaylorSeer) and ``"reuse"`` (FORA) are the baselines,
-            run under the same schedule and hooks so that comparisons are fair.
+            ``"chebyshev"`` is Spectrum; ``"linear"`` is extrapolation from the last two real passes with its
+            horizon capped (``linear_cap``); ``"taylor"`` (TaylorSeer) and ``"reuse"`` (FORA) are the
+            baselines, run under the same schedule and hooks so that comparisons are fair.
         nfe (`int`, optional):
             Target number of real forward passes per run (per CFG branch; summed over experts). The
             schedule's alpha is solved for it from the call's actual step count. Exclusive with ``alpha``.
@@ -86,7 +108,20 @@ class SpectrumConfig:
         interval (`int`, optional):
             Replace Spectrum's growing windows by TaylorSeer's uniform schedule: ``warmup`` real steps,
             then one every ``interval`` steps (TaylorSeer's N; 4 and 6 give 14 and 10 of 50 with warmup 3).
-            For comparing methods as their papers run them. Exclusive with ``nfe`` and ``alpha``.
+            For comparing methods as their papers run them. Exclusive with ``nfe``, ``alpha`` and
+            ``real_steps``.
+        real_steps (`tuple[tuple[int, ...], ...]`, optional):
+            An explicit schedule: the 0-based steps that run the network, one sorted tuple per expert segment
+            (one segment for every model but Wan2.2, whose two experts each count from their own first step).
+            A flat list of ints means one segment. Each segment's first step (0) must be real; the steps must
+            be sorted and unique and, when the run starts, lie inside their segment. ``warmup``, ``window``
+            and ``force_last`` do not apply. With ``nfe`` set too, the total must equal it (the budget the
+            list was made for); exclusive with ``alpha`` and ``interval``. Calibration profiles
+            (``spectrum calibrate``) fill this in.
+        linear_cap (`float`, optional):
+            Cap the horizon of linear extrapolation at this many gaps: k = min(k, cap) in
+            h_i + k·(h_i − h_{i−1}). An uncapped extrapolation overshoots after a long gap. ``None`` means 1.0
+            for the ``"linear"`` forecaster and no cap for the Chebyshev blend's linear term (the reference).
     """
 
     forecaster: str = "chebyshev"
@@ -101,6 +136,8 @@ class SpectrumConfig:
     tau_horizon: int | None = None
     force_last: bool = False
     interval: int | None = None
+    real_steps: tuple[tuple[int, ...], ...] | None = None
+    linear_cap: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.forecaster, str) or self.forecaster not in FORECASTERS:
@@ -121,10 +158,21 @@ class SpectrumConfig:
         if not isinstance(self.force_last, bool):
             raise ConfigError("force_last", self.force_last, "true or false")
         _check_int("interval", self.interval, 1, optional=True, what="a whole number of steps >= 1")
-        chosen = [k for k in _SCHEDULE_KEYS if getattr(self, k) is not None]
+        _check_number("linear_cap", self.linear_cap, 0.0, optional=True)
+        if self.real_steps is not None:
+            object.__setattr__(self, "real_steps", _normalise_real_steps(self.real_steps))
+            total = sum(len(segment) for segment in self.real_steps)
+            if self.nfe is not None and self.nfe != total:
+                raise ConfigError(
+                    "real_steps", self.real_steps, f"{self.nfe} steps in all (nfe)",
+                    f"real_steps lists {total} real steps but nfe is {self.nfe}: they must agree",
+                )
+        chosen = [k for k in ("alpha", "interval", "real_steps") if getattr(self, k) is not None]
+        if self.nfe is not None and self.real_steps is None:
+            chosen.insert(0, "nfe")
         if len(chosen) > 1:
             what = {"nfe": "nfe (a target number of real passes)", "alpha": "alpha (window growth)",
-                    "interval": "interval (the uniform schedule)"}
+                    "interval": "interval (the uniform schedule)", "real_steps": "real_steps (an explicit list)"}
             raise ConfigError(
                 chosen[1], getattr(self, chosen[1]), f"unset when {chosen[0]} is set",
                 f"Set either {' or '.join(what[k] for k in chosen)}, not both",
@@ -133,7 +181,7 @@ class SpectrumConfig:
     @property
     def effective_alpha(self) -> float | None:
         """The alpha used when no NFE target is set (0.75 by default); ``None`` in NFE-target mode."""
-        if self.nfe is not None or self.interval is not None:
+        if self.nfe is not None or self.interval is not None or self.real_steps is not None:
             return None
         return 0.75 if self.alpha is None else float(self.alpha)
 
@@ -150,10 +198,14 @@ class SpectrumConfig:
         return cls(**dict(values))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.real_steps is not None:
+            out["real_steps"] = [list(segment) for segment in self.real_steps]
+        return out
 
     def replace(self, **changes: Any) -> "SpectrumConfig":
-        """A copy with ``changes``; a given one of ``nfe``/``alpha``/``interval`` clears the other two."""
+        """A copy with ``changes``; a given one of ``nfe``/``alpha``/``interval``/``real_steps`` clears the
+        others (``real_steps`` and ``nfe`` may be given together: the list and its budget)."""
         for key in _SCHEDULE_KEYS:
             if changes.get(key) is not None:
                 for other in _SCHEDULE_KEYS:

@@ -12,6 +12,8 @@ returns float32 and the caller casts.
   docs/method.md#the-blend-with-linear-extrapolation): ridge regression of the features on Chebyshev
   polynomials T0..TM of tau over *all* real passes of the run, blended with linear extrapolation from the
   last two passes by weight ``blend`` (w=1 is the paper's pure Chebyshev predictor).
+- ``LinearForecaster`` — first-order extrapolation from the last two real passes with its horizon capped
+  at ``cap`` gaps (k = min(k, cap), 1 by default): after a long gap an uncapped line overshoots.
 - ``TaylorForecaster`` — TaylorSeer-style finite-difference extrapolation of order 1 or 2 from the last
   real passes.
 - ``ReuseForecaster`` — FORA-style reuse of the last real output.
@@ -28,10 +30,12 @@ from .config import FORECASTERS
 __all__ = [
     "Forecaster",
     "ChebyshevForecaster",
+    "LinearForecaster",
     "TaylorForecaster",
     "ReuseForecaster",
     "FORECASTERS",
     "make_forecaster",
+    "forecaster_for",
     "chebyshev_basis",
 ]
 
@@ -86,16 +90,20 @@ class ChebyshevForecaster:
             (so a constant is predicted ~7% small at M=4; the blend with w<1 recovers part of it). Default
             0.1; 0 is treated as 1e-12 so the system stays solvable before M+1 passes.
         blend: w in h = (1-w)·h_linear + w·h_cheb; 1.0 is the paper, the reference scripts use 0.5.
+        linear_cap: cap k = min(k, cap) on the linear term's horizon (in gaps); ``None`` (the reference)
+            leaves it uncapped.
     """
 
-    def __init__(self, degree: int = 4, ridge: float = 0.1, blend: float = 1.0):
+    def __init__(self, degree: int = 4, ridge: float = 0.1, blend: float = 1.0, linear_cap: float | None = None):
         if degree < 0:
             raise ValueError(f"degree must be >= 0, got {degree}")
         if ridge < 0:
             raise ValueError(f"ridge must be >= 0, got {ridge}")
         if not 0.0 <= blend <= 1.0:
             raise ValueError(f"blend must be in [0, 1], got {blend}")
-        self.degree, self.ridge, self.blend = degree, ridge, blend
+        if linear_cap is not None and not linear_cap >= 0:
+            raise ValueError(f"linear_cap must be >= 0, got {linear_cap}")
+        self.degree, self.ridge, self.blend, self.linear_cap = degree, ridge, blend, linear_cap
         self.reset()
 
     def reset(self) -> None:
@@ -148,7 +156,7 @@ class ChebyshevForecaster:
             for p, w in enumerate(self.basis_weights(tau).tolist()):
                 out.add_(self._moments[p], alpha=self.blend * w)
         if self.blend < 1:
-            out.add_(_linear_extrapolation(self._last, tau), alpha=1.0 - self.blend)
+            out.add_(_linear_extrapolation(self._last, tau, self.linear_cap), alpha=1.0 - self.blend)
         return out
 
     def state_bytes(self) -> int:
@@ -156,8 +164,9 @@ class ChebyshevForecaster:
         return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def _linear_extrapolation(last: list[tuple[float, torch.Tensor]], tau: float) -> torch.Tensor:
-    """h_i + k·(h_i − h_{i−1}) with k = (τ − τ_i)/(τ_i − τ_{i−1}), in float32; just h_i after one pass."""
+def _linear_extrapolation(last: list[tuple[float, torch.Tensor]], tau: float, cap: float | None = None) -> torch.Tensor:
+    """h_i + k·(h_i − h_{i−1}) with k = (τ − τ_i)/(τ_i − τ_{i−1}) (at most ``cap`` when given), in float32;
+    just h_i after one pass."""
     if not last:
         raise RuntimeError("linear extrapolation needs the last features: construct the forecaster with blend < 1")
     (t1, h1) = last[-1]
@@ -166,7 +175,45 @@ def _linear_extrapolation(last: list[tuple[float, torch.Tensor]], tau: float) ->
         return h1
     (t0, h0) = last[-2]
     k = (tau - t1) / (t1 - t0)
+    if cap is not None:
+        k = min(k, cap)
     return h1 + k * (h1 - _f32(h0))
+
+
+class LinearForecaster:
+    """Linear extrapolation from the last two real passes, its horizon capped at ``cap`` gaps.
+
+    h = h_i + k·(h_i − h_{i−1}) with k = min((τ − τ_i)/(τ_i − τ_{i−1}), cap). With cap = 1 a forecast never
+    reaches further past the last pass than the last gap's change: a step that lands two gaps ahead gets
+    the one-gap value, where an uncapped line (TaylorSeer order 1) doubles the step and overshoots when
+    features bend. Exact on lines within the cap; after a single pass it is reuse.
+    """
+
+    def __init__(self, cap: float = 1.0):
+        if not cap >= 0:
+            raise ValueError(f"cap must be >= 0, got {cap}")
+        self.cap = float(cap)
+        self.reset()
+
+    def reset(self) -> None:
+        self._last: list[tuple[float, torch.Tensor]] = []
+        self._count = 0
+
+    @property
+    def num_updates(self) -> int:
+        return self._count
+
+    def update(self, tau: float, feature: torch.Tensor) -> None:
+        self._last = (self._last + [(float(tau), feature.detach().clone())])[-2:]
+        self._count += 1
+
+    def predict(self, tau: float) -> torch.Tensor:
+        if not self._last:
+            raise RuntimeError("predict() before any update(): the forecaster has no real pass to fit")
+        return _linear_extrapolation(self._last, tau, self.cap)
+
+    def state_bytes(self) -> int:
+        return sum(h.numel() * h.element_size() for _, h in self._last)
 
 
 class TaylorForecaster:
@@ -241,12 +288,35 @@ class ReuseForecaster:
         return 0 if self._last is None else self._last.numel() * self._last.element_size()
 
 
-def make_forecaster(name: str, *, degree: int = 4, ridge: float = 0.1, blend: float = 1.0, taylor_order: int = 1):
-    """A fresh forecaster by name (one of ``FORECASTERS``)."""
+def make_forecaster(
+    name: str,
+    *,
+    degree: int = 4,
+    ridge: float = 0.1,
+    blend: float = 1.0,
+    taylor_order: int = 1,
+    linear_cap: float | None = None,
+):
+    """A fresh forecaster by name (one of ``FORECASTERS``). ``linear_cap`` None: 1 for ``"linear"``, no cap
+    for the Chebyshev blend."""
     if name == "chebyshev":
-        return ChebyshevForecaster(degree=degree, ridge=ridge, blend=blend)
+        return ChebyshevForecaster(degree=degree, ridge=ridge, blend=blend, linear_cap=linear_cap)
+    if name == "linear":
+        return LinearForecaster(cap=1.0 if linear_cap is None else linear_cap)
     if name == "taylor":
         return TaylorForecaster(order=taylor_order)
     if name == "reuse":
         return ReuseForecaster()
     raise ValueError(f"Unknown forecaster {name!r}. Choose from: {', '.join(FORECASTERS)}")
+
+
+def forecaster_for(config) -> Forecaster:
+    """A fresh forecaster for a ``SpectrumConfig``."""
+    return make_forecaster(
+        config.forecaster,
+        degree=config.degree,
+        ridge=config.ridge,
+        blend=config.blend,
+        taylor_order=config.taylor_order,
+        linear_cap=config.linear_cap,
+    )

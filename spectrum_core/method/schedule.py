@@ -6,6 +6,10 @@ steps since the last real one, plus one, is a multiple of ``floor(ws)``, where t
 ``window`` and grows by ``alpha`` at every real step after warm-up (rounded to 3 decimals). Gaps between
 real passes grow linearly, so real passes are dense early and sparse late.
 
+Besides the rule, a schedule can be data: ``explicit_segments`` checks an explicit list of real steps per
+segment (what ``spectrum calibrate`` writes into a profile) against the run's segment lengths, and
+``plan_config`` picks the schedule a ``SpectrumConfig`` asks for.
+
 ``solve_nfe`` inverts it: the schedule with exactly K real passes. It keeps the caller's warm-up and window
 when they can reach K, and otherwise narrows the window (then lengthens the warm-up) until they can, so
 every K from ``warmup + 1`` to the number of steps is attainable.
@@ -17,7 +21,17 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Schedule", "real_steps", "uniform_steps", "solve_nfe", "nfe_range", "segments_nfe_range", "plan_segments"]
+__all__ = [
+    "Schedule",
+    "real_steps",
+    "uniform_steps",
+    "solve_nfe",
+    "nfe_range",
+    "segments_nfe_range",
+    "plan_segments",
+    "explicit_segments",
+    "plan_config",
+]
 
 _ALPHA_RESOLUTION = 1000  # the reference rounds the window to 3 decimals, so alpha lives on a 0.001 grid
 
@@ -241,3 +255,52 @@ def _split_budget(lengths: tuple[int, ...], nfe: int, warmup: int) -> list[int]:
         share[i] += add
         left -= add
     return [f + s for f, s in zip(floors, share)]
+
+
+def explicit_segments(
+    lengths: tuple[int, ...], steps: tuple[tuple[int, ...], ...], nfe: int | None = None
+) -> list[Schedule]:
+    """Schedules from explicit real steps, one sorted list per segment (local, 0-based), checked against the
+    run: one list per segment, every step inside its segment, step 0 of each segment real, and the total equal
+    to ``nfe`` when given. ``warmup`` of each result is its leading run of consecutive real steps."""
+    lengths = tuple(int(n) for n in lengths)
+    if len(steps) != len(lengths):
+        raise ValueError(
+            f"real_steps has {len(steps)} segment(s) but this run has {len(lengths)} "
+            f"({'+'.join(map(str, lengths))} steps{' across experts' if len(lengths) > 1 else ''})"
+        )
+    out = []
+    for i, (n, segment) in enumerate(zip(lengths, steps)):
+        segment = tuple(int(v) for v in segment)
+        where = f"segment {i} " if len(lengths) > 1 else ""
+        if not segment or segment[0] != 0:
+            raise ValueError(f"real_steps {where}must start with step 0, got {list(segment)}")
+        if any(b <= a for a, b in zip(segment, segment[1:])):
+            raise ValueError(f"real_steps {where}must be sorted with no repeats, got {list(segment)}")
+        if segment[-1] >= n:
+            raise ValueError(
+                f"real_steps {where}has step {segment[-1]} but the {'segment' if where else 'run'} has {n} steps "
+                f"(0 to {n - 1}): the list was made for another step count"
+            )
+        lead = next((j for j, v in enumerate(segment) if v != j), len(segment))
+        out.append(Schedule(n, lead, 0.0, 0.0, False, segment))
+    total = sum(s.nfe for s in out)
+    if nfe is not None and total != nfe:
+        raise ValueError(f"real_steps lists {total} real steps but the budget nfe is {nfe}")
+    return out
+
+
+def plan_config(config, lengths: tuple[int, ...]) -> list[Schedule]:
+    """The schedules a ``SpectrumConfig`` asks for over a run's segments: its explicit ``real_steps`` when
+    set, else the reference rule (``alpha`` or ``nfe``) or TaylorSeer's uniform one (``interval``)."""
+    if config.real_steps is not None:
+        return explicit_segments(tuple(lengths), config.real_steps, config.nfe)
+    return plan_segments(
+        tuple(lengths),
+        warmup=config.warmup,
+        window=float(config.window),
+        alpha=config.effective_alpha,
+        nfe=config.nfe,
+        force_last=config.force_last,
+        interval=config.interval,
+    )
