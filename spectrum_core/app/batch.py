@@ -1,0 +1,306 @@
+"""Batches as a library: read and check a prompt file, plan it against its manifest, run it.
+
+A prompt file has one prompt per line, or one JSON object per line with a "prompt" and per-line
+overrides (`LINE_KEYS`); blank lines and lines starting with # are skipped. `read_batch` checks every
+line — JSON, keys, types, the request itself (`build_job`), where its `out` may go, duplicate outputs —
+before any model loads, and raises `BatchError` naming the file and line.
+
+Each finished line appends a record to the manifest (`results.jsonl` in the output folder), committed
+together with its output file (`media.OutputSet.commit(then=...)`): the manifest records exactly what
+exists. Its `output` paths are relative to the output folder, so a resume works from any working
+directory (older manifests' absolute or cwd-relative paths are still read). `plan_batch` skips the
+lines already done; `run_batch` runs the rest with one loaded pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any, Callable, Mapping
+
+from . import media, outputs
+from .presets import Preset
+from .request import Job, RequestError, build_job
+
+LINE_KEYS = frozenset({"prompt", "seed", "size", "height", "width", "steps", "nfe", "alpha", "frames", "fps",
+                       "guidance", "out"})
+MANIFEST = "results.jsonl"
+_SCHEDULE = ("nfe", "alpha", "interval")  # one of them sets the schedule (SpectrumConfig refuses two)
+
+
+class BatchError(RequestError):
+    """A prompt file that cannot run as given. `file` and `line` say where (line None: the file)."""
+
+    def __init__(self, file: Path, line: int | None, message: str, *, key: str | None = None):
+        super().__init__(f"{file}:{line}: {message}" if line is not None else message)
+        self.file, self.line, self.key = file, line, key
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One line of a prompt file, resolved: its job, its own output name (or None) and its identity."""
+
+    line: int
+    job: Job
+    out: str | None
+    key: str
+
+
+@dataclass
+class BatchPlan:
+    """What a run will do: every item, the ones still to do, and where."""
+
+    items: list[BatchItem]
+    todo: list[BatchItem]
+    out_dir: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.out_dir / MANIFEST
+
+    @property
+    def skipped(self) -> int:
+        return len(self.items) - len(self.todo)
+
+
+@dataclass
+class BatchSummary:
+    generated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _parse_size(value: Any) -> dict[str, int]:
+    """"WIDTHxHEIGHT" or a single whole number for a square."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"width": value, "height": value}
+    if isinstance(value, str) and "x" in value.lower():
+        w, _, h = value.lower().partition("x")
+        if w.strip().isdigit() and h.strip().isdigit():
+            return {"width": int(w), "height": int(h)}
+    raise ValueError(f"size must be \"WIDTHxHEIGHT\" (e.g. \"512x512\") or one whole number, got {value!r}")
+
+
+def check_out(out: Any, preset: Preset, allow_outside: bool = False) -> str:
+    """A line's `out`: a file name (or relative path) inside the output folder, ending in the
+    preset's extension (added when it has none). With `allow_outside`, absolute paths and ".." too."""
+    if not isinstance(out, str) or not out.strip():
+        raise ValueError(f"out must be a non-empty file name (a string), got {out!r}")
+    if "\0" in out:
+        raise ValueError("out must not contain a NUL character")
+    path = PurePath(out)
+    if not allow_outside and (path.is_absolute() or ".." in path.parts or path.drive):
+        raise ValueError(f"out {out!r} is outside the output folder (absolute, or with \"..\"); use a name inside "
+                         "it, or pass `allow_outside`")
+    suffix = path.suffix.lower()
+    if suffix and suffix != preset.extension:
+        raise ValueError(f"out {out!r} must end in {preset.extension}")
+    if out.endswith(("/", os.sep)):
+        raise ValueError(f"out {out!r} is a folder; name a file")
+    return out if suffix else f"{out}{preset.extension}"
+
+
+def _decode(file: Path) -> str:
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise BatchError(file, None, f"Cannot read prompt file '{file}': {exc.strerror or exc}.") from None
+    try:
+        return data.decode("utf-8-sig")  # a leading byte-order mark is dropped
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise BatchError(file, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8.") from None
+
+
+def read_batch(file: Path, preset: Preset, knobs: Mapping[str, Any], allow_outside: bool = False) -> list[BatchItem]:
+    """Parse and check every line of `file` against `preset`, with `knobs` (build_job's settings) as
+    the defaults a line overrides. Raises BatchError (file and line in the message)."""
+    file = Path(file)
+    items: list[BatchItem] = []
+    outs: dict[str, int] = {}
+    for lineno, raw in enumerate(_decode(file).splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("{"):
+            try:
+                fields_ = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BatchError(file, lineno, f"not valid JSON ({exc.msg}).") from None
+            if not isinstance(fields_, dict):
+                raise BatchError(file, lineno, "a JSON line must be an object with a \"prompt\".")
+            unknown = sorted(set(fields_) - LINE_KEYS)
+            if unknown:
+                raise BatchError(file, lineno, f"unknown key(s) {', '.join(unknown)}. "
+                                 f"Valid: {', '.join(sorted(LINE_KEYS))}.", key=unknown[0])
+            if "prompt" not in fields_:
+                raise BatchError(file, lineno, "no \"prompt\".", key="prompt")
+            if not isinstance(fields_["prompt"], str):
+                raise BatchError(file, lineno, f"prompt must be a string, got {fields_['prompt']!r}.", key="prompt")
+            if "size" in fields_:
+                try:
+                    fields_.update(_parse_size(fields_.pop("size")))
+                except ValueError as exc:
+                    raise BatchError(file, lineno, f"{exc}.", key="size") from None
+        else:
+            fields_ = {"prompt": line}
+        out = fields_.pop("out", None)
+        if out is not None:
+            try:
+                out = check_out(out, preset, allow_outside)
+            except ValueError as exc:
+                raise BatchError(file, lineno, f"{exc}.", key="out") from None
+            norm = os.path.normcase(os.path.normpath(out))
+            if norm in outs:
+                raise BatchError(file, lineno, f"out {out!r} is also line {outs[norm]}'s output.", key="out")
+            outs[norm] = lineno
+        prompt = fields_.pop("prompt")
+        line_knobs = {**knobs, **fields_}
+        if any(k in fields_ for k in _SCHEDULE):  # a line's nfe or alpha replaces the defaults' schedule
+            line_knobs.update({k: None for k in _SCHEDULE if k not in fields_})
+        try:
+            job = build_job(preset, prompt, line_knobs)
+        except RequestError as exc:
+            text = str(exc).rstrip(".") + "."
+            for key in fields_:  # a key of this line is named as the key, not as an option
+                text = text.replace(f"`{key}`", f'"{key}"')
+            raise BatchError(file, lineno, text, key=exc.field) from None
+        identity = {"model": preset.name, "source": preset.source, "job": job.to_dict(), "out": out}
+        key = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        items.append(BatchItem(lineno, job, out, key))
+    if not items:
+        raise BatchError(file, None, f"Prompt file '{file}' has no prompts (one per line, or JSON objects with a "
+                         "\"prompt\").")
+    return items
+
+
+class Manifest:
+    """The manifest of an output folder, read incrementally: `done()` re-reads only what was appended
+    since the last call (by this run or a concurrent one on the same folder)."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / MANIFEST
+        self._offset = 0
+        self._done: set[str] = set()
+
+    def done(self) -> set[str]:
+        """Keys of the lines finished (by any run) whose output is still there."""
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return set(self._done)
+        end = data.rfind(b"\n") + 1  # a line still being written is read next time
+        self._offset += end
+        for line in data[:end].decode("utf-8", "replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+            if not isinstance(rec, dict) or rec.get("status") != "ok" or not isinstance(rec.get("output"), str):
+                continue
+            # Folder-relative (this version), else an older manifest's absolute or cwd-relative path.
+            if _exists(self.out_dir / rec["output"]) or _exists(Path(rec["output"])):
+                self._done.add(rec.get("key"))
+        return set(self._done)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, or with a NUL, in a hand-edited manifest
+        return False
+
+
+def done_keys(out_dir: Path) -> set[str]:
+    """Keys of the lines a previous run finished whose output is still there."""
+    return Manifest(out_dir).done()
+
+
+def plan_batch(items: list[BatchItem], preset: Preset, out_dir: Path, overwrite: bool,
+               source: Path = Path("batch")) -> BatchPlan:
+    """Skip the lines done before; check the rest can be written (a line's existing `out` needs
+    `overwrite`; the folder must be writable) — all before any model loads. `source`: the prompt
+    file, named in errors."""
+    out_dir = Path(out_dir)
+    try:
+        media.check_writable_dir(out_dir)
+    except OSError as exc:
+        raise outputs.OutputError(str(exc), field="out", value=str(out_dir), expected="a writable folder") from None
+    done = Manifest(out_dir).done()
+    todo = [it for it in items if it.key not in done]
+    for it in todo:
+        where = str(out_dir / it.out) if it.out else f"{out_dir}{os.sep}"
+        try:
+            outputs.plan_outputs(preset, it.job, where, False, overwrite)
+        except RequestError as exc:
+            raise BatchError(source, it.line, str(exc), key=exc.field) from None
+    return BatchPlan(items, todo, out_dir)
+
+
+def _error_text(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, RequestError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, generator: str,
+              generate: Callable[[Any, Job], Any] | None = None,
+              on_item: Callable[[int, int, BatchItem], None] | None = None,
+              on_record: Callable[[dict[str, Any], Exception | None], None] | None = None) -> BatchSummary:
+    """Run the plan's remaining lines on `runner`. Each output and its manifest line are committed
+    together; a failed line is recorded and the rest go on; KeyboardInterrupt stops the run. A line
+    that a concurrent run on the same folder finished meanwhile is skipped.
+
+    `generate(runner, job)` runs one job (default `runner.generate(job)`; a front end passes one that
+    draws progress); `on_item(n, total, item)` is called before each line, `on_record(rec, error)` after
+    it, with the record written to the manifest (`output` relative to the output folder)."""
+    generate = generate or (lambda r, job: r.generate(job))
+    summary = BatchSummary(skipped=plan.skipped)
+    manifest = Manifest(plan.out_dir)
+    for n, item in enumerate(plan.todo, start=1):
+        if item.key in manifest.done():  # a concurrent run on this folder did it meanwhile
+            summary.skipped += 1
+            continue
+        if on_item is not None:
+            on_item(n, len(plan.todo), item)
+        job = item.job
+        written: list[dict[str, Any]] = []
+        error: Exception | None = None
+        try:
+            where = str(plan.out_dir / item.out) if item.out else f"{plan.out_dir}{os.sep}"
+            planned = outputs.plan_outputs(preset, job, where, False, overwrite)
+            result = generate(runner, job)
+
+            def record_line(paths: list[Path]) -> None:
+                rel = os.path.relpath(paths[0], plan.out_dir)
+                rec = {"key": item.key, "line": item.line, "status": "ok",
+                       **outputs.record(preset, result, Path(rel))}
+                media.append_line(plan.manifest, media.dumps(rec))
+                written.append(rec)
+
+            outputs.save(preset, result, planned, overwrite, generator, then=record_line)
+            rec = written[0]
+            summary.generated += 1
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded, and the batch goes on
+            if isinstance(exc, FileExistsError) and item.key in manifest.done():
+                summary.skipped += 1  # a concurrent run wrote this line's output first
+                continue
+            error = exc
+            summary.failed += 1
+            rec = {"key": item.key, "line": item.line, "status": "error", "error": _error_text(exc),
+                   "model": preset.name, "prompt": job.prompt, "seed": job.seed, "output": None}
+            media.append_line(plan.manifest, media.dumps(rec))
+        summary.records.append(rec)
+        if on_record is not None:
+            on_record(rec, error)
+    return summary
