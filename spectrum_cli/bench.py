@@ -13,11 +13,13 @@ from .render import err
 QuickOpt = Annotated[bool, typer.Option(
     "--quick", help="The CI-sized suite: one fidelity model, a small speed transformer, no Wan-size forecaster "
     "cost. A few minutes on 2 CPU cores.")]
+DEFAULT_BENCH_OUT = Path("outputs/bench")  # not the committed bench/ folder, unless asked with --out bench
 BenchOutOpt = Annotated[Path, typer.Option(
-    "--out", "-o", help="Folder for results.json, results.md and the PNG charts.", file_okay=False)]
+    "--out", "-o", help="Folder for results.json, results.md and the PNG charts (--out bench updates the "
+    "committed results).", file_okay=False)]
 ModelsOpt = Annotated[Optional[list[str]], typer.Option(
     "--models", help="Fidelity models, repeatable or comma-separated: shapes and moving (the embedded trained "
-    "image and video models), tiny-flux, tiny-sd35, tiny-hunyuan, tiny-wan, tiny-wan22. [default: the embedded "
+    "image and video models), tiny-flux, tiny-sd35, tiny-hunyuan, tiny-wan, tiny-wan22. \\[default: the embedded "
     "models that are built (shapes alone with --quick), else tiny random models: tiny-flux with --quick, all "
     "of them without]", show_default=False)]
 SamplesOpt = Annotated[int, typer.Option("--samples", help="Prompt × seed pairs per model (8 or more for "
@@ -29,7 +31,7 @@ def _command(quick: bool, out: Path, models: list[str] | None, samples: int) -> 
     parts = ["spectrum bench"]
     if quick:
         parts.append("--quick")
-    if out != Path("bench"):
+    if out != DEFAULT_BENCH_OUT:
         parts.append(f"--out {out}")
     if models:
         parts.append(f"--models {','.join(models)}")
@@ -40,7 +42,7 @@ def _command(quick: bool, out: Path, models: list[str] | None, samples: int) -> 
 
 def bench(
     quick: QuickOpt = False,
-    out: BenchOutOpt = Path("bench"),
+    out: BenchOutOpt = DEFAULT_BENCH_OUT,
     models: ModelsOpt = None,
     samples: SamplesOpt = 8,
     as_json: BenchJsonOpt = False,
@@ -63,7 +65,7 @@ def bench(
 
       spectrum bench --quick --json | jq '.speed.rows[].speedup'
     """
-    from .main import _quiet_libraries
+    from .context import quiet_libraries
 
     with cli_errors():
         names = [n.strip() for item in models or [] for n in item.split(",") if n.strip()] or None
@@ -74,7 +76,7 @@ def bench(
             resolve_models(names, quick)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        _quiet_libraries()
+        quiet_libraries()
         try:
             import matplotlib  # noqa: F401
         except ImportError:

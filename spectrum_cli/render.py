@@ -7,14 +7,43 @@ switches itself off when stderr is not a terminal (pipes, CI, log files).
 from __future__ import annotations
 
 import math
+import re
+import statistics
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False)        # progress, tables, "wrote": silenced by -q
+errors = Console(stderr=True, highlight=False)     # error lines: never silenced
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def plain(text: Any) -> str:
+    """`text` on one line: control characters (newlines, ANSI escapes) written as escapes (\\n, \\x1b),
+    so a prompt or a path can neither cut a line nor restyle the terminal."""
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], str(text))
+
+
+def safe(text: Any) -> str:
+    """`plain(text)` with rich markup escaped: for text placed inside a rich markup string."""
+    return escape(plain(text))
+
+
+def stdout_console() -> Console:
+    """For what a person reads on stdout (`spectrum presets`): wide when piped, so no column is cut."""
+    import sys
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
+def set_quiet(quiet: bool) -> None:
+    """-q: only errors (and --json data) are printed."""
+    err.quiet = quiet
 
 REAL_MARK, FORECAST_MARK = "[bold green]█[/]", "[dim]·[/]"
 
@@ -56,8 +85,9 @@ def step_progress(labels: list[str], num_steps: int) -> Iterator[Any]:
         yield update
 
 
-def summary_table(result: Any, comparison: Any = None) -> Table:
-    """One run (speedup estimated from its timed real passes) or an A/B pair (speedup measured)."""
+def summary_table(result: Any, comparison: Any = None, speedups: list[float] | None = None) -> Table:
+    """One run (speedup estimated from its timed real passes) or an A/B pair (speedup measured; over
+    several pairs, their median and range)."""
     table = Table(title="spectrum", title_style="bold", show_header=comparison is not None, box=None,
                   padding=(0, 2))
     runs = [comparison.baseline, comparison.accelerated] if comparison is not None else [result]
@@ -68,7 +98,7 @@ def summary_table(result: Any, comparison: Any = None) -> Table:
     def row(name: str, *cells: str) -> None:
         table.add_row(name, *cells)
 
-    row("model", *(r.model for r in runs))
+    row("model", *(safe(r.model) for r in runs))
     row("steps", *(str(r.job.steps) for r in runs))
     row("real passes (NFE)", *(str(r.nfe) for r in runs))
     row("passes avoided", *(f"{len(r.forecast_steps)} ({100 * len(r.forecast_steps) / max(1, r.job.steps):.0f}%)"
@@ -76,7 +106,11 @@ def summary_table(result: Any, comparison: Any = None) -> Table:
     row("transformer", *(_fmt_seconds(r.transformer_seconds) for r in runs))
     row("total", *(_fmt_seconds(r.seconds) for r in runs))
     if comparison is not None:
-        row("speedup", "1.00x", f"[bold]{comparison.speedup:.2f}x[/] measured")
+        if speedups and len(speedups) > 1:
+            row("speedup", "1.00x", f"[bold]{statistics.median(speedups):.2f}x[/] measured (median of "
+                f"{len(speedups)} pairs, {min(speedups):.2f}-{max(speedups):.2f}x)")
+        else:
+            row("speedup", "1.00x", f"[bold]{comparison.speedup:.2f}x[/] measured")
         row("PSNR", "", _fmt_float(comparison.psnr, 2, " dB"))
         row("SSIM", "", _fmt_float(comparison.ssim, 4))
         row("LPIPS", "", _fmt_float(comparison.lpips, 4) if comparison.lpips is not None else "n/a (no local weights)")

@@ -74,16 +74,16 @@ def test_version():
 
 def test_presets_table_and_json():
     result = run("presets")
-    assert result.exit_code == 0 and result.stdout == ""  # the table is for humans: stderr
+    assert result.exit_code == 0 and result.stderr == ""  # the table is the command's output: stdout
     for name in ("flux", "flux-schnell", "sd35", "hunyuan", "wan", "wan-1.3b", "wan22", "tiny-flux", "tiny-wan"):
-        assert name in result.stderr
+        assert name in result.stdout
     listed = json.loads(run("presets", "--json").stdout)
     assert {p["name"] for p in listed} >= {"flux", "wan22", "tiny-flux"}
 
 
 def test_presets_show():
     result = run("presets", "show", "wan")
-    assert result.exit_code == 0 and "UniPCMultistepScheduler" in result.stderr and "flow_shift=3.0" in result.stderr
+    assert result.exit_code == 0 and "UniPCMultistepScheduler" in result.stdout and "flow_shift=3.0" in result.stdout
     shown = json.loads(run("presets", "show", "wan", "--json").stdout)
     assert shown["scheduler"]["flow_shift"] == 3.0 and shown["spectrum"]["alpha"] == 0.75
     missing = run("presets", "show", "wan3")
@@ -132,12 +132,13 @@ def test_gen_video_mp4_with_sidecar():
 
 def test_ab_at_14_of_50_steps_is_faster_and_faithful():
     result = run("ab", "a red circle on a navy background", *TINY, "--nfe", "14", "--steps", "50", "-H", "32", "-W", "32",
-                 "--out", "ab.png", "--json")
+                 "--out", "ab.png", "--pairs", "3", "--json")
     assert result.exit_code == 0, result.stderr
     (rec,) = records(result)
     check_record(rec, steps=50)
     assert COMPARE_KEYS <= set(rec) and rec["nfe"] == 14
-    assert rec["speedup"] > 1.0
+    assert rec["pairs"] == 3 and rec["speedup_min"] <= rec["speedup"] <= rec["speedup_max"]
+    assert rec["speedup"] > 1.0  # the median of three pairs
     assert math.isfinite(rec["psnr"]) and rec["psnr"] > 20
     assert 0.5 < rec["ssim"] <= 1.0
     assert rec["baseline_seconds"] > rec["seconds"]
@@ -148,7 +149,7 @@ def test_ab_at_14_of_50_steps_is_faster_and_faithful():
 
     with Image.open(rec["comparison_output"]) as both:
         assert both.size == (32 * 2 + 2, 32)
-    assert "measured" in result.stderr and "PSNR" in result.stderr
+    assert "measured (median of 3 pairs" in result.stderr and "PSNR" in result.stderr
 
 
 def test_compare_video_writes_side_by_side_mp4():
@@ -226,8 +227,20 @@ def no_hub_weights(tmp_path, monkeypatch):
     (["gen", "x", *TINY, "--frames", "9"], "--frames/--fps are for video models"),
     (["gen", "x", "-m", "tiny-wan", "--frames", "6"], "needs 4k+1 frames; try 5 or 9"),
     (["gen", "x", *TINY, "--nfe", "8", "--alpha", "1"], "not both"),
-    (["gen", "x", *TINY, "--method", "none", "--nfe", "8"], "do nothing with --method none"),
-    (["gen", "x", *TINY, "--blend", "2"], "blend must be between 0 and 1"),
+    (["gen", "x", *TINY, "--method", "none", "--nfe", "8"], "--nfe 8 has no effect when --method is none"),
+    (["gen", "x", *TINY, "--method", "none", "--degree", "3"], "--degree 3 has no effect when --method is none"),
+    (["gen", "x", *TINY, "--method", "taylor", "--blend", "0.5"], "--blend 0.5 has no effect when --method is taylor"),
+    (["gen", "x", *TINY, "--blend", "2"], "--blend must be a finite number from 0 to 1, got 2.0"),
+    (["gen", "x", *TINY, "--alpha", "nan"], "--alpha must be a finite number >= 0, got nan"),
+    (["gen", "x", *TINY, "--window", "inf"], "--window must be a finite number >= 1, got inf"),
+    (["gen", "x", *TINY, "--guidance", "inf"], "--guidance must be a finite number >= 0, got inf"),
+    (["gen", "x", *TINY, "--height", "-64"], "--height -64 is not a positive multiple of 16, which tiny-flux needs; "
+                                             "the smallest is 16."),
+    (["gen", "x", *TINY, "--seed", str(2**64)], "--seed must be a whole number from 0 to 18446744073709551615"),
+    (["gen", "x", *TINY, "--threads", "100000"], "--threads must be a whole number from 1 to"),
+    (["gen", "x", *TINY, "--nfe", "abc"], "Invalid value for '--nfe'"),  # Click's own parse errors, one line too
+    (["gen", "x", *TINY, "--nfee", "3"], "No such option: --nfee"),
+    (["gen", "x", *TINY, "--offload", "true"], "unexpected extra argument(s) (true)"),
     (["gen", "  ", *TINY], "prompt is empty"),
     (["gen", "x", *TINY, "-o", "out.jpg"], "written as PNG"),
     (["gen", "x", *TINY, "--device", "cuda"], "no CUDA device"),
@@ -253,7 +266,8 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 def test_missing_hub_weights_say_how_to_get_them(no_hub_weights):
     result = run("gen", "x", "-m", "flux")
     assert result.exit_code == 2
-    assert "huggingface-cli download black-forest-labs/FLUX.1-dev" in result.stderr and "--model-path" in result.stderr
+    assert "`hf download black-forest-labs/FLUX.1-dev`" in result.stderr and "--model-path" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_unwritable_output_path():
@@ -267,7 +281,7 @@ def test_unwritable_output_path():
     ("# only a comment\n\n", "has no prompts"),
     ('{"prompt": "a", "colour": "red"}\n', ":1: unknown key(s) colour"),
     ('{"prompt": "a", "size": "big"}\n', "size must be"),
-    ('a\n{"prompt": "b", "nfe": 99}\n', ":2: --nfe 99 is not attainable"),
+    ('a\n{"prompt": "b", "nfe": 99}\n', "99 is not attainable"),
     ("{not json\n", "not valid JSON"),
     (f"{PROMPT}\na purple dog\n", ":2: Unknown word 'dog'"),  # the default model's closed vocabulary
 ])
@@ -373,9 +387,17 @@ def test_every_spectrum_config_field_has_a_flag():
     from spectrum_core import SpectrumConfig
 
     help_text = run("gen", "--help").output
+    from spectrum_cli.options import scalar_type
+
+    flags = 0
     for field in dataclasses.fields(SpectrumConfig):
+        if scalar_type(field) is None:  # a structured field (a tuple of steps): filled by profiles, no flag
+            assert "--" + field.name.replace("_", "-") not in help_text
+            continue
         flag = "--method" if field.name == "forecaster" else "--" + field.name.replace("_", "-")
         assert flag in help_text, flag
+        flags += 1
+    assert flags >= 12
 
 
 def test_uniform_schedule_force_last_and_taylor_order_flags():
@@ -411,3 +433,87 @@ def test_cpu_threads_from_the_preset_or_the_flag():
         assert bad.exit_code == 2 and "--threads" in bad.output
     finally:
         torch.set_num_threads(before)
+
+
+# --- the CLI's own behaviour: help, quiet, parse errors, signals, library errors --------------------------
+
+def test_help_shows_defaults_and_no_bool_metavars():
+    text = CliRunner().invoke(app, ["gen", "--help"], env={"COLUMNS": "250"}).stdout
+    assert text.count("[default: preset]") >= 15 and "[default: 42]" in text and "[default: shapes]" in text
+    assert "<bool>" not in text.replace("--help  -h      <bool>", "")  # Typer's own --help aside
+
+
+def test_quiet_prints_nothing_but_writes():
+    result = run("-q", "gen", PROMPT, "--method", "none", "--steps", "2", "-o", "q.png")
+    assert result.exit_code == 0 and result.stderr == "" and Path("q.png").is_file()
+    loud = run("gen", PROMPT, "--method", "none", "--steps", "2", "-o", "l.png")
+    assert "wrote" in loud.stderr  # -q does not stick to the next command
+
+
+def test_prompt_control_characters_are_escaped():
+    result = run("gen", "a \x1b[31mred\ncircle", "-m", "shapes")
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "\x1b" not in result.stderr and "\\x1b[31mred\\ncircle" in line
+
+
+def test_largest_seed_runs():
+    result = run("gen", PROMPT, "--method", "none", "--steps", "1", "--seed", str(2**64 - 1), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert records(result)[0]["seed"] == 2**64 - 1
+
+
+def test_sigterm_is_ctrl_c(monkeypatch, capsys):
+    """The entry point turns SIGTERM into Ctrl-C: exit 130, nothing written."""
+    import signal
+    import sys
+
+    from spectrum_cli.main import main
+    from spectrum_core.app.runner import Runner
+
+    def terminated(self, job, on_step=None):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt")
+
+    monkeypatch.setattr(Runner, "generate", terminated)
+    monkeypatch.setattr(sys, "argv", ["spectrum", "gen", PROMPT, "--method", "none", "--steps", "2", "-o", "t.png"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 130 and "Interrupted" in capsys.readouterr().err
+    assert list(Path(".").iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored
+
+
+@pytest.mark.parametrize("knobs", [
+    {"nfe": 99}, {"nfe": 8, "alpha": 1.0}, {"height": 50}, {"frames": 9}, {"method": "none", "nfe": 8},
+    {"blend": 2.0}, {"alpha": float("nan")}, {"seed": -1}, {"steps": 2.5}, {"guidance": float("inf")}, {"bogus": 1},
+])
+def test_library_errors_carry_data_and_name_no_flag(knobs):
+    from spectrum_core import build_job, load_preset
+    from spectrum_core.app.request import RequestError
+
+    with pytest.raises(RequestError) as info:
+        build_job(load_preset("tiny-flux"), "x", knobs)
+    exc = info.value
+    assert exc.field in knobs and "--" not in str(exc)
+
+
+def test_partial_hub_download_is_not_cached(tmp_path, monkeypatch):
+    """Only model_index.json in the cache: not "cached", and gen refuses before loading anything."""
+    from huggingface_hub import constants
+
+    from spectrum_core.models.tiny import tiny_pipeline_dir
+
+    repo = tmp_path / "hub" / "models--spectrum-test--tiny-flux"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    shutil.copy(tiny_pipeline_dir("flux") / "model_index.json", snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    preset = tmp_path / "hubbed.toml"
+    preset.write_text('source = "spectrum-test/tiny-flux"\npipeline = "FluxPipeline"\nfamily = "flux"\n'
+                      'dtype = "float32"\nsteps = 2\nheight = 32\nwidth = 32\n')
+    result = run("gen", "x", "--preset-file", str(preset), "--method", "none")
+    assert result.exit_code == 2 and "only partly downloaded" in result.stderr
+    assert "`hf download spectrum-test/tiny-flux`" in result.stderr

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from . import metrics
-from .request import build_job
+from .request import SPECTRUM_KNOBS, build_job
 from .runner import Result, Runner
 
 GRID_METHODS = ("spectrum", "taylor", "reuse")
@@ -99,9 +99,7 @@ def _for_method(method: str, job_kwargs: dict[str, Any]) -> dict[str, Any]:
     """The full-step column takes the size and step options but no schedule."""
     if method != "none":
         return job_kwargs
-    schedule = {"nfe", "alpha", "interval", "degree", "ridge", "blend", "window", "warmup", "taylor_order",
-                "tau_horizon", "force_last"}
-    return {k: v for k, v in job_kwargs.items() if k not in schedule}
+    return {k: v for k, v in job_kwargs.items() if k not in SPECTRUM_KNOBS}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -38,7 +38,18 @@ KINDS = ("image", "video")
 DTYPES = ("float32", "bfloat16", "float16")
 METHODS = ("spectrum", "taylor", "reuse", "none")
 
-class PresetError(ValueError):
+class InputError(ValueError):
+    """Bad input, as data: `field` names the setting at fault (a knob of `build_job`, or `model`,
+    `preset_file`, `model_path`, ...), `value` is what was given and `expected` what would do. Messages
+    name settings in backticks (`nfe`), never as command-line flags, so each front end can word them its
+    own way (the CLI turns `nfe` into --nfe)."""
+
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None, expected: str | None = None):
+        super().__init__(message)
+        self.field, self.value, self.expected = field, value, expected
+
+
+class PresetError(InputError):
     """A preset name, file or folder that cannot be used; the message says what to do instead."""
 
 
@@ -222,7 +233,8 @@ def load_preset_file(path: str | Path) -> Preset:
     against the file's folder."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise PresetError(f"Preset file '{path}' does not exist.")
+        raise PresetError(f"Preset file '{path}' does not exist.", field="preset_file", value=str(path),
+                          expected="an existing TOML file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -253,8 +265,8 @@ def load_preset(name: str) -> Preset:
     files = _shipped_files()
     if name not in files:
         raise PresetError(
-            f"Unknown model '{name}'. Choose from: {', '.join(sorted(files))}. "
-            "See `spectrum presets`, or pass --preset-file FILE / --model-path DIR."
+            f"Unknown model '{name}'. Choose from: {', '.join(sorted(files))}; or give a `preset_file` or a "
+            "`model_path` of your own.", field="model", value=name, expected=f"one of {', '.join(sorted(files))}"
         )
     text = files[name].read_text(encoding="utf-8")
     return preset_from_dict(tomllib.loads(text), name=name, origin=f"{PRESET_PACKAGE}/{name}.toml")
@@ -266,7 +278,8 @@ def read_model_index(model_dir: str | Path) -> dict[str, Any]:
     if not index.is_file():
         raise PresetError(
             f"'{model_dir}' is not a diffusers model folder (no model_index.json). "
-            "Point --model-path at the folder `save_pretrained` wrote or `huggingface-cli download` filled."
+            "Use as `model_path` the folder `save_pretrained` wrote or `hf download` filled.", field="model_path",
+            value=str(model_dir), expected="a diffusers folder"
         )
     try:
         data = json.loads(index.read_text(encoding="utf-8"))
@@ -288,7 +301,8 @@ def preset_for_model_dir(model_dir: str | Path, base: Preset | None = None) -> P
             supported = sorted({variant(n)[1].pipeline for n in variant_names() if variant(n)[1].preset in _shipped_files()})
             raise PresetError(
                 f"'{model_dir}' holds a {cls}; supported without a preset: {', '.join(supported)}. "
-                "Pass --model NAME or --preset-file FILE to say how to run it."
+                "Name a `model` or a `preset_file` to say how to run it.", field="model_path", value=str(model_dir),
+                expected="a folder of a supported pipeline"
             )
         base = load_preset(found.preset)
         return replace(base, name=model_dir.name, source=str(model_dir), pipeline=cls,

@@ -8,16 +8,23 @@ answers bad input at once instead of after seconds of imports.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+import json
+import math
+import numbers
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
 
-from .presets import FORECASTER_FOR_METHOD, Preset
+from ..method.config import ConfigError, SpectrumConfig
+from .presets import FORECASTER_FOR_METHOD, METHODS, InputError, Preset
 
 _SIGNATURE_TAG = {"spectrum": "cheb", "taylor": "taylor", "reuse": "reuse"}
 
 
-class RequestError(ValueError):
-    """Bad input: the request cannot run as given. The message says what would work."""
+class RequestError(InputError):
+    """Bad input: the request cannot run as given. The message says what would work, in the library's
+    own names (never a CLI flag); `field`, `value`, `expected` as in `InputError`."""
 
 
 class WeightsMissing(RequestError):
@@ -61,106 +68,150 @@ class Job:
         return out
 
 
-def build_job(
-    preset: Preset,
-    prompt: str,
-    *,
-    seed: int = 42,
-    steps: int | None = None,
-    height: int | None = None,
-    width: int | None = None,
-    frames: int | None = None,
-    fps: int | None = None,
-    guidance: float | None = None,
-    method: str | None = None,
-    nfe: int | None = None,
-    alpha: float | None = None,
-    degree: int | None = None,
-    ridge: float | None = None,
-    blend: float | None = None,
-    window: float | None = None,
-    warmup: int | None = None,
-    taylor_order: int | None = None,
-    tau_horizon: int | None = None,
-    force_last: bool | None = None,
-    interval: int | None = None,
-) -> Job:
-    """Resolve a request against `preset` (None = the preset's default) and check it, before any
-    model loads. Raises RequestError."""
+# The knobs `build_job` reads from its mapping: the job's own, then every SpectrumConfig field but the
+# forecaster (which `method` sets). Front ends derive their options from these names.
+JOB_KNOBS: tuple[str, ...] = ("seed", "steps", "height", "width", "frames", "fps", "guidance", "method")
+SPECTRUM_KNOBS: tuple[str, ...] = tuple(f.name for f in fields(SpectrumConfig) if f.name != "forecaster")
+KNOBS: tuple[str, ...] = JOB_KNOBS + SPECTRUM_KNOBS
+
+DEFAULT_SEED = 42
+SEED_MAX = 2**64 - 1       # what torch.Generator.manual_seed accepts
+MAX_STEPS = 10_000
+MAX_PIXELS = 16_384        # per side
+MAX_FRAMES = 10_000
+MAX_FPS = 1_000
+
+# Knobs that only one forecaster reads: given with another, they would do nothing.
+_ONLY_FOR = {"degree": "chebyshev", "ridge": "chebyshev", "blend": "chebyshev", "taylor_order": "taylor"}
+
+
+def _whole(field: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+        raise RequestError(f"`{field}` must be a whole number from {lo} to {hi}, got {value!r}.",
+                           field=field, value=value, expected=f"a whole number from {lo} to {hi}")
+    return int(value)
+
+
+def _config_error(exc: ConfigError) -> RequestError:
+    """SpectrumConfig's error as a RequestError whose message names the settings in backticks."""
+    other = re.fullmatch(r"unset when (\w+) is set", exc.expected or "")
+    if other:
+        text = f"Set either `{other[1]}` or `{exc.field}`, not both."
+    else:
+        text = f"`{exc.field}` must be {exc.expected}, got {exc.value!r}."
+    return RequestError(text, field=exc.field, value=exc.value, expected=exc.expected)
+
+
+def build_job(preset: Preset, prompt: str, knobs: Mapping[str, Any] | None = None, /, **more: Any) -> Job:
+    """Resolve a request against `preset` and check it, before any model loads. Raises RequestError
+    naming the `field` at fault.
+
+    `knobs` maps names of `KNOBS` to values, None meaning the preset's default; keyword arguments add to
+    it (``build_job(preset, "a fox", nfe=14)``). A given nfe, alpha or interval replaces the preset's
+    schedule; SpectrumConfig checks the Spectrum knobs (and that those three exclude each other). A knob
+    that would have no effect (a Spectrum setting with method "none", degree with the Taylor
+    forecaster, ...) is refused rather than ignored."""
     from ..method.schedule import nfe_range
 
-    if not prompt or not prompt.strip():
-        raise RequestError("The prompt is empty; say what to generate, e.g. spectrum gen \"a red circle\".")
+    given = {k: v for k, v in {**(knobs or {}), **more}.items() if v is not None}
+    unknown = sorted(set(given) - set(KNOBS))
+    if unknown:
+        raise RequestError(f"Unknown setting `{unknown[0]}`. Valid: {', '.join(KNOBS)}.", field=unknown[0],
+                           value=given[unknown[0]], expected=f"one of {', '.join(KNOBS)}")
+    if not isinstance(prompt, str):
+        raise RequestError(f"The prompt must be text, got {prompt!r}.", field="prompt", value=prompt,
+                           expected="a non-empty text")
+    if not prompt.strip():
+        raise RequestError("The prompt is empty; say what to generate, e.g. \"a red circle\".",
+                           field="prompt", value=prompt, expected="a non-empty text")
     try:
         preset.check_prompt(prompt)
     except ValueError as exc:
-        raise RequestError(str(exc)) from None
-    defaults = preset.spectrum
-    knobs_given = nfe is not None or alpha is not None or interval is not None
-    if method is None:
-        method = defaults.method if defaults.method != "none" or not knobs_given else "spectrum"
-    if method not in ("spectrum", "taylor", "reuse", "none"):
-        raise RequestError(f"Unknown method '{method}'. Choose from: spectrum, taylor, reuse, none.")
-    if method == "none" and knobs_given:
-        raise RequestError("--nfe/--alpha/--interval set the Spectrum schedule; they do nothing with --method none.")
-    if nfe is not None and alpha is not None:
-        raise RequestError("Pass either --nfe (number of real passes) or --alpha (schedule growth), not both.")
+        raise RequestError(str(exc), field="prompt", value=prompt) from None
+    seed = _whole("seed", given.get("seed", DEFAULT_SEED), 0, SEED_MAX)
 
-    steps = preset.steps if steps is None else steps
-    if steps < 1:
-        raise RequestError(f"--steps must be at least 1, got {steps}.")
-    height = preset.height if height is None else height
-    width = preset.width if width is None else width
-    for flag, value in (("--height", height), ("--width", width)):
+    defaults = preset.spectrum
+    spectrum_given = {k: given[k] for k in SPECTRUM_KNOBS if k in given}
+    schedule_given = any(k in given for k in ("nfe", "alpha", "interval"))
+    method = given.get("method")
+    if method is None:
+        method = defaults.method if defaults.method != "none" or not schedule_given else "spectrum"
+    if method not in METHODS:
+        raise RequestError(f"Unknown `method` {method!r}. Choose from: {', '.join(METHODS)}.", field="method",
+                           value=method, expected=f"one of {', '.join(METHODS)}")
+    for key, value in spectrum_given.items():
+        if method == "none":
+            raise RequestError(f"`{key}` {value} has no effect when `method` is none (the plain pipeline): drop it, "
+                               "or choose spectrum, taylor or reuse.", field=key, value=value,
+                               expected="unset with method none")
+        only = _ONLY_FOR.get(key)
+        if only is not None and FORECASTER_FOR_METHOD.get(method) != only:
+            wanted = next(m for m, f in FORECASTER_FOR_METHOD.items() if f == only)
+            raise RequestError(f"`{key}` {value} has no effect when `method` is {method}; it is a setting of "
+                               f"`method` {wanted}.", field=key, value=value, expected=f"unset with method {method}")
+
+    steps = _whole("steps", given.get("steps", preset.steps), 1, MAX_STEPS)
+    size = {}
+    for field in ("height", "width"):
+        value = _whole(field, given.get(field, getattr(preset, field)), -MAX_PIXELS, MAX_PIXELS)
         m = preset.size_multiple
         if value < m or value % m:
-            lower, upper = max(m, value // m * m), (value // m + 1) * m
-            hint = f"try {lower} or {upper}" if lower != upper and value > m else f"try {upper}"
-            raise RequestError(f"{flag} {value} is not a positive multiple of {m}, which {preset.name} needs; {hint}.")
+            hint = f"try {value // m * m} or {(value // m + 1) * m}" if value > m else f"the smallest is {m}"
+            raise RequestError(f"`{field}` {value} is not a positive multiple of {m}, which {preset.name} needs; "
+                               f"{hint}.", field=field, value=value, expected=f"a positive multiple of {m}")
+        size[field] = value
+    height, width = size["height"], size["width"]
     if preset.fixed_size and (height, width) != (preset.height, preset.width):
         raise RequestError(f"{preset.name} was trained at {preset.width}x{preset.height} only and draws nothing "
-                           f"useful at {width}x{height}; drop --height/--width.")
+                           f"useful at {width}x{height}; drop `height` and `width`.", field="height", value=height,
+                           expected=f"{preset.height}")
 
+    frames = fps = None
     if not preset.is_video:
-        if frames is not None or fps is not None:
-            raise RequestError(f"--frames/--fps are for video models; '{preset.name}' makes images.")
+        for field in ("frames", "fps"):
+            if field in given:
+                raise RequestError(f"`frames`/`fps` are for video models; '{preset.name}' makes images.",
+                                   field=field, value=given[field], expected="unset for an image model")
     else:
-        frames = preset.frames if frames is None else frames
-        fps = preset.fps if fps is None else fps
+        frames = _whole("frames", given.get("frames", preset.frames), 1, MAX_FRAMES)
+        fps = _whole("fps", given.get("fps", preset.fps), 1, MAX_FPS)
         k = preset.frame_step
-        if frames < 1 or (frames - 1) % k:
+        if (frames - 1) % k:
             lower, upper = max(1, (frames - 1) // k * k + 1), ((frames - 1) // k + 1) * k + 1
-            raise RequestError(f"--frames {frames} does not fit {preset.name}, which needs {k}k+1 frames; try {lower} or {upper}.")
-        if fps < 1:
-            raise RequestError(f"--fps must be at least 1, got {fps}.")
+            raise RequestError(f"`frames` {frames} does not fit {preset.name}, which needs {k}k+1 frames; "
+                               f"try {lower} or {upper}.", field="frames", value=frames, expected=f"{k}k+1")
         if preset.fixed_size and frames != preset.frames:
-            raise RequestError(f"{preset.name} was trained on {preset.frames}-frame clips only; drop --frames.")
+            raise RequestError(f"{preset.name} was trained on {preset.frames}-frame clips only; drop `frames`.",
+                               field="frames", value=frames, expected=str(preset.frames))
+
+    guidance = given.get("guidance", preset.guidance)
+    if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, numbers.Real)
+                                 or not math.isfinite(guidance) or guidance < 0):
+        raise RequestError(f"`guidance` must be a finite number >= 0, got {guidance!r}.", field="guidance",
+                           value=guidance, expected="a finite number >= 0")
 
     config = None
     if method != "none":
-        given = dict(nfe=nfe, alpha=alpha, interval=interval, window=window, warmup=warmup, degree=degree,
-                     ridge=ridge, blend=blend, taylor_order=taylor_order, tau_horizon=tau_horizon,
-                     force_last=force_last)
         try:  # replace() lets a given nfe, alpha or interval displace the preset's schedule
-            config = defaults.config.replace(
-                forecaster=FORECASTER_FOR_METHOD[method], **{k: v for k, v in given.items() if v is not None}
-            )
-        except ValueError as exc:
-            raise RequestError(f"{exc}.".replace("..", ".")) from None
-        if config.nfe is not None and preset.family != "wan22":  # two experts: checked when the call plans
+            config = defaults.config.replace(forecaster=FORECASTER_FOR_METHOD[method], **spectrum_given)
+        except ConfigError as exc:
+            raise _config_error(exc) from None
+        if config.nfe is not None and preset.experts == 1:  # several experts: checked when the call plans
             lo, hi = nfe_range(steps, config.warmup)
             if not lo <= config.nfe <= hi:
                 raise RequestError(
-                    f"--nfe {config.nfe} is not attainable with {steps} steps and warmup {config.warmup}: "
-                    f"choose {lo} to {hi}."
+                    f"`nfe` {config.nfe} is not attainable with {steps} steps and warmup {config.warmup}: "
+                    f"choose {lo} to {hi}.", field="nfe", value=config.nfe, expected=f"{lo} to {hi}"
                 )
     return Job(prompt=prompt, seed=seed, steps=steps, height=height, width=width, frames=frames, fps=fps,
-               guidance=preset.guidance if guidance is None else guidance, method=method, spectrum=config)
+               guidance=guidance, method=method, spectrum=config)
 
 
 def check_weights(preset: Preset) -> None:
     """Raise WeightsMissing (with the remedy) unless the preset's weights are on this machine.
-    Cheap: looks at files only. Tiny models count as present (they are built on first use)."""
+    Cheap: looks at files only. Tiny models count as present (they are built on first use). A hub model
+    counts only when every component its model_index.json lists is in the local cache (a download cut
+    short after model_index.json is not a model, and loading it would go to the hub for the rest)."""
     kind = preset.source_kind
     if kind == "tiny":
         return
@@ -171,19 +222,45 @@ def check_weights(preset: Preset) -> None:
                 raise WeightsMissing(
                     f"The embedded model '{preset.name}' is not in this installation ({folder} has no "
                     "model_index.json): train and export it with the commands in training/README.md, or pick "
-                    "another --model (see `spectrum presets`)."
+                    "another `model`.", field="model", value=preset.name, expected="a built model"
                 )
             raise WeightsMissing(
                 f"The model folder '{folder}' for '{preset.name}' has no model_index.json; "
-                "point --model-path at a diffusers folder, or pick another --model (see `spectrum presets`)."
+                "use a diffusers folder as `model_path`, or pick another `model`.", field="model_path",
+                value=str(folder), expected="a diffusers folder"
             )
         return
-    if _hub_snapshot(preset.source) is None:
+    snapshot = _hub_snapshot(preset.source)
+    missing = None if snapshot is None else missing_components(Path(snapshot).parent)
+    if snapshot is None or missing:
+        what = "are not on this machine" if snapshot is None else f"are only partly downloaded ({missing[0]} is missing)"
         raise WeightsMissing(
-            f"Weights for '{preset.name}' ({preset.source}) are not on this machine. Download them with "
-            f"`huggingface-cli download {preset.source}` (accept the licence on the hub first if it is gated), "
-            "or pass --model-path DIR pointing at a local diffusers folder."
+            f"Weights for '{preset.name}' ({preset.source}) {what}. Download them with "
+            f"`hf download {preset.source}` (accept the licence on the hub first if it is gated), "
+            "or use a local diffusers folder as `model_path`.", field="model", value=preset.name,
+            expected="weights on this machine"
         )
+
+
+def missing_components(folder: Path) -> list[str]:
+    """The components (sub-folders) that `folder`'s model_index.json lists but `folder` lacks, or that
+    hold no weights where their config says they are a model: [] for a complete diffusers folder."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ["model_index.json"]
+    missing = []
+    for name, spec in index.items():
+        if name.startswith("_") or not isinstance(spec, list) or len(spec) != 2 or None in spec:
+            continue
+        sub = folder / name
+        files = [p.name for p in sub.iterdir()] if sub.is_dir() else []
+        if not files:
+            missing.append(f"{name}/")
+        elif "config.json" in files and not any(f.endswith((".safetensors", ".bin", ".pt", ".pth", ".gguf"))
+                                                for f in files):
+            missing.append(f"{name}/ weights")
+    return missing
 
 
 def _hub_snapshot(repo_id: str) -> str | None:

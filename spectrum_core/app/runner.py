@@ -50,9 +50,11 @@ def resolve_device(name: str = "auto") -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise RequestError("--device cuda: no CUDA device is visible; use --device cpu (or auto).")
+        raise RequestError("`device` cuda: no CUDA device is visible; use `device` cpu (or auto).", field="device",
+                           value=name, expected="auto or cpu")
     if name == "mps" and not has_mps:
-        raise RequestError("--device mps: Apple's MPS backend is not available here; use --device cpu (or auto).")
+        raise RequestError("`device` mps: Apple's MPS backend is not available here; use `device` cpu (or auto).",
+                           field="device", value=name, expected="auto or cpu")
     if name not in ("cuda", "mps", "cpu"):
         raise RequestError(f"Unknown device '{name}'. Choose from: auto, cuda, mps, cpu.")
     return name
@@ -63,12 +65,6 @@ def resolve_dtype(preset: Preset, name: str | None = None) -> torch.dtype:
     if name not in DTYPES:
         raise RequestError(f"Unknown dtype '{name}'. Choose from: auto, {', '.join(DTYPES)}.")
     return DTYPES[name]
-
-
-def _offline() -> bool:
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
 
 
 def load_pipeline(preset: Preset, device: str = "cpu", dtype: torch.dtype | None = None,
@@ -90,8 +86,8 @@ def load_pipeline(preset: Preset, device: str = "cpu", dtype: torch.dtype | None
         from ..models.tiny import tiny_pipeline_dir
 
         where, local_only = str(tiny_pipeline_dir(preset.source.split(":", 1)[1])), True
-    elif preset.source_kind == "hub":
-        where, local_only = preset.source, _offline()
+    elif preset.source_kind == "hub":  # from the local cache only: spectrum never starts a download
+        where, local_only = preset.source, True
     else:
         where, local_only = str(preset.local_dir()), True
     try:
@@ -99,8 +95,9 @@ def load_pipeline(preset: Preset, device: str = "cpu", dtype: torch.dtype | None
     except OSError as exc:  # incomplete download, wrong folder
         raise WeightsMissing(
             f"Could not load '{preset.name}' from {where}: {str(exc).splitlines()[0]} "
-            + (f"Complete the download with `huggingface-cli download {preset.source}` or pass --model-path DIR."
-               if preset.source_kind == "hub" else "Check that --model-path is a complete diffusers folder.")
+            + (f"Complete the download with `hf download {preset.source}`, or use a local folder as `model_path`."
+               if preset.source_kind == "hub" else "Check that `model_path` is a complete diffusers folder."),
+            field="model_path" if preset.source_kind == "path" else "model", value=where
         ) from None
     if preset.scheduler:
         overrides = dict(preset.scheduler)
@@ -268,13 +265,15 @@ class Runner:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(preset, dtype)
         if offload and self.device == "cpu":
-            raise RequestError("--offload moves weights between CPU and an accelerator; it needs --device cuda or mps.")
+            raise RequestError("`offload` moves weights between CPU and an accelerator; it needs `device` cuda or mps.",
+                               field="offload", value=offload, expected="a cuda or mps device")
         self.offload = offload
         cpus = available_cpus()
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                     or not 0 <= threads <= cpus):
-            raise RequestError(f"threads must be a whole number from 1 to {cpus} (the CPUs this process may use), "
-                               f"or 0 to leave torch's setting alone; got {threads!r}.")
+            raise RequestError(f"`threads` must be a whole number from 1 to {cpus} (the CPUs this process may use), "
+                               f"or 0 to leave torch's setting alone; got {threads!r}.", field="threads", value=threads,
+                               expected=f"0 to {cpus}")
         self.threads = (preset.cpu_threads if threads is None else threads) if self.device == "cpu" else 0
         if self.threads:
             self.threads = min(self.threads, cpus)
@@ -318,8 +317,9 @@ class Runner:
             # Exact bounds need the pipeline (Wan2.2's two experts each restart the warm-up).
             lo, hi = nfe_bounds(pipe, job.steps, job.spectrum.warmup)
             if not lo <= job.spectrum.nfe <= hi:
-                raise RequestError(f"--nfe {job.spectrum.nfe} is not attainable for {self.preset.name} with "
-                                   f"{job.steps} steps and warmup {job.spectrum.warmup}: choose {lo} to {hi}.")
+                raise RequestError(f"`nfe` {job.spectrum.nfe} is not attainable for {self.preset.name} with "
+                                   f"{job.steps} steps and warmup {job.spectrum.warmup}: choose {lo} to {hi}.",
+                                   field="nfe", value=job.spectrum.nfe, expected=f"{lo} to {hi}")
         handle = apply_spectrum(pipe, job.spectrum) if job.spectrum is not None else None
         timer = _TransformerTimer(self._denoisers(), self.device)
         step_real: list[bool] = []

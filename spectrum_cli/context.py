@@ -1,0 +1,95 @@
+"""Which model a command runs and how it is loaded: the --model/--preset-file/--model-path choice, the
+device, dtype, offload and CPU thread options (as one `choice` keyword, see options.with_options),
+and loading the pipeline with the libraries' own progress bars and notices silenced."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spectrum_core.app.presets import DEFAULT_MODEL, Preset, load_preset, load_preset_file, preset_for_model_dir
+
+from .errors import UsageError, debug_enabled
+from .options import MODEL_PANEL, Device, Dtype, OptionGroup, default_note, option
+from .render import err, safe
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    model: str | None = None
+    preset_file: Path | None = None
+    model_path: Path | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    offload: bool = False
+    threads: int | None = None
+
+    def preset(self) -> Preset:
+        if self.model is not None and self.preset_file is not None:
+            raise UsageError("Pass either --model or --preset-file, not both.")
+        base = (load_preset_file(self.preset_file) if self.preset_file is not None
+                else load_preset(self.model) if self.model is not None else None)
+        if self.model_path is not None:  # a bare folder (base None) borrows its family's defaults
+            return preset_for_model_dir(self.model_path, base)
+        return base or load_preset(DEFAULT_MODEL)
+
+    def runner(self, preset: Preset) -> Any:
+        """A Runner for `preset` (nothing loaded yet), after checking the weights are here. On the CPU the
+        runner's thread count (the preset's cpu_threads or --threads, bounded by the CPUs) is also set
+        for the whole process: a command owns its process, and a small model on a shared or busy CPU
+        runs many times faster on one thread than with torch's default of one per core."""
+        from spectrum_core.app.request import check_weights
+        from spectrum_core.app.runner import Runner
+
+        runner = Runner(preset, device=self.device, dtype=self.dtype, offload=self.offload, threads=self.threads)
+        check_weights(preset)
+        if runner.threads:
+            import torch
+
+            torch.set_num_threads(runner.threads)
+        return runner
+
+
+def _choice(values: dict[str, Any]) -> ModelChoice:
+    return ModelChoice(**{k: (v.value if isinstance(v, (Device, Dtype)) else v) for k, v in values.items()})
+
+
+MODEL_OPTIONS = OptionGroup("choice", (
+    option("model", str, f"Preset name, see `spectrum presets`. {default_note(DEFAULT_MODEL)}", MODEL_PANEL, "-m"),
+    option("preset_file", Path, "A preset TOML file of your own (same keys as `spectrum presets show flux`).",
+           MODEL_PANEL, dir_okay=False),
+    option("model_path", Path, "A local diffusers folder to load the weights from (with --model: that preset's "
+           "defaults; alone: the defaults of its pipeline family, or the folder's own if spectrum made it).",
+           MODEL_PANEL, file_okay=False),
+    option("device", Device, "auto = cuda > mps > cpu.", MODEL_PANEL, default=Device.auto, show_default=True),
+    option("dtype", Dtype, "auto = the preset's dtype.", MODEL_PANEL, default=Dtype.auto, show_default=True),
+    option("offload", bool, "Model CPU offload: keep weights on the CPU, move each component to the GPU when it "
+           "runs (big models on small GPUs).", MODEL_PANEL, default=False),
+    option("threads", int, "CPU threads for torch on --device cpu, at most the CPUs this process may use. "
+           + default_note("the preset's cpu_threads, else torch's"), MODEL_PANEL, min=1),
+), _choice)
+
+
+def quiet_libraries() -> None:
+    """diffusers/transformers progress bars and notices would drown our own output on stderr."""
+    if debug_enabled():
+        return
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(diffusers|transformers|torch)\b")
+
+
+def load(runner: Any) -> None:
+    """Load the runner's pipeline, with a status line while it loads."""
+    quiet_libraries()
+    with err.status(f"Loading {safe(runner.preset.name)} on {runner.device}…"):
+        runner.pipe  # noqa: B018 - loads the pipeline
+
