@@ -81,9 +81,25 @@ def scalar_type(field: dataclasses.Field) -> type | None:
     return _SCALARS.get(re.sub(r"\s*\|\s*None$", "", text.strip()))
 
 
+def parse_steps(text: str) -> tuple[tuple[int, ...], ...]:
+    """An explicit schedule: "0,1,2,5,9" (one segment) or "0,1,2/0,3" (one segment per expert)."""
+    try:
+        segments = tuple(tuple(int(x) for x in part.split(",") if x.strip()) for part in text.split("/"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: write the real steps as whole numbers, e.g. 0,1,2,5,9 "
+                                 "(experts: 0,1,2/0,3)") from None
+    return segments
+
+
+# Structured SpectrumConfig fields that still have a flag: name -> parser of its text.
+_PARSED = {"real_steps": parse_steps}
+
+
 def config_fields() -> dict[str, dataclasses.Field]:
-    """The SpectrumConfig fields that are command-line options (every scalar one but the forecaster)."""
-    return {f.name: f for f in dataclasses.fields(SpectrumConfig) if f.name in SPECTRUM_KNOBS and scalar_type(f)}
+    """The SpectrumConfig fields that are command-line options (every scalar one but the forecaster, and
+    the structured ones with a parser)."""
+    return {f.name: f for f in dataclasses.fields(SpectrumConfig)
+            if f.name in SPECTRUM_KNOBS and (scalar_type(f) or f.name in _PARSED)}
 
 
 # --- Parameters -------------------------------------------------------------------------------------------
@@ -109,7 +125,8 @@ _JOB_OPTIONS: Mapping[str, tuple[Any, tuple[str, ...], str]] = {
     "frames": (int, (), f"Video frames. {_PRESET}"),
     "fps": (int, (), f"Video frame rate. {_PRESET}"),
     "guidance": (float, ("-g",), f"Guidance scale. {_PRESET}"),
-    "method": (Method, (), f"spectrum (Chebyshev forecast), taylor, reuse, or none (the plain pipeline). {_PRESET}"),
+    "method": (Method, (), f"spectrum (Chebyshev forecast), taylor, reuse, linear (capped extrapolation), or none (the "
+               f"plain pipeline). {_PRESET}"),
 }
 assert set(_JOB_OPTIONS) == set(JOB_KNOBS), "every knob of build_job has an option"
 
@@ -124,9 +141,10 @@ def knob_parameters(names: Iterable[str] | None = None) -> list[inspect.Paramete
             typ, short, text = _JOB_OPTIONS[name]
             panel = SPECTRUM_PANEL if name == "method" else GEN_PANEL
         else:
-            typ, short, panel = scalar_type(fields[name]), (), SPECTRUM_PANEL
+            typ, short, panel = scalar_type(fields[name]) or str, (), SPECTRUM_PANEL
             text = f"{helps.get(name, '')} {_PRESET}".strip()
-        params.append(option(name, typ, text, panel, *short))
+        extra = {"parser": _PARSED[name], "metavar": "STEPS"} if name in _PARSED else {}
+        params.append(option(name, typ, text, panel, *short, **extra))
     return params
 
 

@@ -387,17 +387,20 @@ def test_every_spectrum_config_field_has_a_flag():
     from spectrum_core import SpectrumConfig
 
     help_text = run("gen", "--help").output
-    from spectrum_cli.options import scalar_type
-
-    flags = 0
     for field in dataclasses.fields(SpectrumConfig):
-        if scalar_type(field) is None:  # a structured field (a tuple of steps): filled by profiles, no flag
-            assert "--" + field.name.replace("_", "-") not in help_text
-            continue
         flag = "--method" if field.name == "forecaster" else "--" + field.name.replace("_", "-")
         assert flag in help_text, flag
-        flags += 1
-    assert flags >= 12
+
+
+def test_explicit_schedule_and_linear_method():
+    result = run("gen", PROMPT, "--steps", "20", "--real-steps", "0,1,2,3,4,8,13,19", "--json")
+    assert result.exit_code == 0, result.stderr
+    (rec,) = records(result)
+    assert rec["real_steps"] == [0, 1, 2, 3, 4, 8, 13, 19] and rec["output"].endswith("_cheb-steps8.png")
+    linear = records(run("gen", PROMPT, "--steps", "20", "--method", "linear", "--nfe", "8", "--json"))[0]
+    assert (linear["method"], linear["nfe"], linear["spectrum"]["forecaster"]) == ("linear", 8, "linear")
+    bad = run("gen", PROMPT, "--real-steps", "0,x")
+    assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--real-steps" in bad.stderr
 
 
 def test_uniform_schedule_force_last_and_taylor_order_flags():

@@ -36,7 +36,7 @@ DEFAULT_MODEL = "shapes"
 
 KINDS = ("image", "video")
 DTYPES = ("float32", "bfloat16", "float16")
-METHODS = ("spectrum", "taylor", "reuse", "none")
+METHODS = ("spectrum", "taylor", "reuse", "linear", "none")
 
 class InputError(ValueError):
     """Bad input, as data: `field` names the setting at fault (a knob of `build_job`, or `model`,
@@ -55,7 +55,7 @@ class PresetError(InputError):
 
 # Preset/CLI method name -> SpectrumConfig.forecaster ("none" runs the plain pipeline).
 FORECASTER_FOR_METHOD: Mapping[str, str] = MappingProxyType(
-    {"spectrum": "chebyshev", "taylor": "taylor", "reuse": "reuse"}
+    {"spectrum": "chebyshev", "taylor": "taylor", "reuse": "reuse", "linear": "linear"}
 )
 
 

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from ..method.config import ConfigError, SpectrumConfig
 from .presets import FORECASTER_FOR_METHOD, METHODS, InputError, Preset
 
-_SIGNATURE_TAG = {"spectrum": "cheb", "taylor": "taylor", "reuse": "reuse"}
+_SIGNATURE_TAG = {"spectrum": "cheb", "taylor": "taylor", "reuse": "reuse", "linear": "linear"}
 
 
 class RequestError(InputError):
@@ -52,6 +52,8 @@ class Job:
         if self.spectrum is None:
             return "base"
         tag = _SIGNATURE_TAG[self.method]
+        if self.spectrum.real_steps is not None:
+            return f"{tag}-steps{sum(len(segment) for segment in self.spectrum.real_steps)}"
         if self.spectrum.interval is not None:
             return f"{tag}-int{self.spectrum.interval}"
         if self.spectrum.nfe is not None:
