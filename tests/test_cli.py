@@ -359,6 +359,21 @@ def test_model_path_and_preset_file(tmp_path):
     assert rec["output"].endswith("_taylor-nfe3.png")
 
 
+def test_model_path_to_a_folder_spectrum_made_uses_its_own_defaults(tmp_path):
+    from spectrum_core.models import EMBEDDED_DIR
+    from spectrum_core.models.tiny import tiny_pipeline_dir
+
+    rec = records(run("gen", PROMPT, "--model-path", str(EMBEDDED_DIR / "shapes"), "--steps", "4", "--nfe", "3",
+                      "--warmup", "2", "--json"))[0]
+    assert (rec["model"], rec["height"], rec["width"], rec["guidance"]) == ("shapes", 64, 64, 2.0)
+    folder = tmp_path / "mine"
+    shutil.copytree(tiny_pipeline_dir("flux"), folder)
+    (folder / "spectrum_preset.toml").write_text('pipeline = "FluxPipeline"\nfamily = "flux"\ndtype = "float32"\n'
+                                                 'steps = 3\nheight = 32\nwidth = 48\n[spectrum]\nmethod = "none"\n')
+    rec = records(run("gen", "x", "--model-path", str(folder), "--json"))[0]
+    assert (rec["model"], rec["steps"], rec["height"], rec["width"], rec["method"]) == ("mine", 3, 32, 48, "none")
+
+
 def test_hub_preset_loads_from_the_local_hf_cache(tmp_path, monkeypatch):
     """A hub id resolves through the Hugging Face cache, offline, like a downloaded model."""
     from huggingface_hub import constants

@@ -289,6 +289,29 @@ def read_model_index(model_dir: str | Path) -> dict[str, Any]:
     return data
 
 
+OWN_PRESET_FILE = "spectrum_preset.toml"
+
+
+def _own_preset(model_dir: Path) -> Preset | None:
+    """The preset of a folder spectrum made: one of the shipped embedded models' folders, or a folder
+    carrying `spectrum_preset.toml` (a preset file whose `source` is the folder itself)."""
+    own = model_dir / OWN_PRESET_FILE
+    if own.is_file():
+        try:
+            data = tomllib.loads(own.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise PresetError(f"'{own}' is not valid TOML: {exc}", field="model_path", value=str(model_dir),
+                              expected="a valid preset file") from None
+        data["source"] = str(model_dir)
+        return preset_from_dict(data, name=model_dir.name, origin=str(model_dir / OWN_PRESET_FILE))
+    for name in _shipped_files():
+        preset = load_preset(name)
+        folder = preset.local_dir() if preset.source_kind == "embedded" else None
+        if folder is not None and folder.resolve() == model_dir:
+            return replace(preset, source=str(model_dir), origin=str(model_dir))
+    return None
+
+
 def preset_for_model_dir(model_dir: str | Path, base: Preset | None = None) -> Preset:
     """A preset for a local diffusers folder. With `base`, keep its defaults and swap the weights;
     without, borrow the defaults of the shipped preset of the folder's pipeline family."""
@@ -296,6 +319,9 @@ def preset_for_model_dir(model_dir: str | Path, base: Preset | None = None) -> P
     index = read_model_index(model_dir)
     cls = index["_class_name"]
     if base is None:
+        own = _own_preset(model_dir)
+        if own is not None:  # a folder spectrum made knows how it is called
+            return own
         found = variant_for_model_index(index)
         if found is None or found.preset not in _shipped_files():
             supported = sorted({variant(n)[1].pipeline for n in variant_names() if variant(n)[1].preset in _shipped_files()})
