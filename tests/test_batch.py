@@ -348,3 +348,20 @@ def test_sigterm_stops_a_batch_like_ctrl_c(in_tmp):
     pngs = sorted(p.name for p in (in_tmp / "o").iterdir() if p.suffix == ".png")
     assert 2 <= len(recs) < 200 and sorted(r["output"] for r in recs) == pngs
     assert not [p for p in (in_tmp / "o").iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_a_line_the_other_run_finishes_while_this_one_computes_is_not_written_twice(tmp_path):
+    path = write(tmp_path, "one\n")
+    out_dir = tmp_path / "o"
+    item = read(path)[0]
+
+    class Racing(FakeRunner):
+        def generate(self, job):
+            Image.new("RGB", (8, 8)).save(out_dir / "theirs.png")
+            media.append_line(out_dir / batch.MANIFEST, json.dumps({"key": item.key, "status": "ok",
+                                                                    "output": "theirs.png"}))
+            return super().generate(job)
+
+    _, summary = run(path, out_dir, Racing())
+    assert (summary.generated, summary.skipped) == (0, 1)
+    assert sorted(p.name for p in out_dir.iterdir()) == [batch.MANIFEST, "theirs.png"]

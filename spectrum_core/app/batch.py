@@ -278,6 +278,9 @@ def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, 
             where = str(plan.out_dir / item.out) if item.out else f"{plan.out_dir}{os.sep}"
             planned = outputs.plan_outputs(preset, job, where, False, overwrite)
             result = generate(runner, job)
+            if item.key in manifest.done():  # a concurrent run finished it while this one computed
+                summary.skipped += 1
+                continue
 
             def record_line(paths: list[Path]) -> None:
                 rel = os.path.relpath(paths[0], plan.out_dir)
