@@ -13,13 +13,13 @@ from typing import Annotated, Any
 
 import typer
 from typer import _click
-from typer.core import TyperGroup
 
 from . import __version__
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, print_error
+from .options import Command, Group
 
 
-class OneLineErrors(TyperGroup):
+class OneLineErrors(Group):
     """Click's parse errors as one line on stderr (instead of Typer's boxed panel), same exit codes."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
@@ -95,16 +95,14 @@ def _register() -> None:
     from .grid import grid
     from .presets import presets_app
 
-    app.command(no_args_is_help=True)(gen)
-    app.command(no_args_is_help=True)(ab)
-    app.command(no_args_is_help=True)(batch)
-    app.command(no_args_is_help=True)(grid)
-    app.command()(bench)
-    app.add_typer(presets_app, name="presets")
+    for command in (gen, ab, batch, grid):
+        app.command(cls=Command, no_args_is_help=True)(command)
+    app.command(cls=Command)(bench)
+    app.add_typer(presets_app, name="presets", cls=Group)
     if importlib.util.find_spec(f"{__package__}.calibrate") is not None:  # `spectrum calibrate`, once it exists
         from .calibrate import calibrate
 
-        app.command()(calibrate)
+        app.command(cls=Command)(calibrate)
 
 
 _register()

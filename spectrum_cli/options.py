@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Annotated, Any, Callable, Iterable, Mapping, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from spectrum_core.app.presets import METHODS
 from spectrum_core.app.request import DEFAULT_SEED, JOB_KNOBS, SPECTRUM_KNOBS
@@ -191,6 +192,26 @@ def with_options(*groups: OptionGroup) -> Callable[[Callable[..., Any]], Callabl
         return run
 
     return decorate
+
+
+class _HelpWithoutMetavar:
+    """Switches (--json, --offload, -h/--help, ...) listed without Typer's `<bool>`: a switch takes no
+    value, and `<bool>` invites `--offload true`."""
+
+    def get_params(self, ctx: Any) -> Any:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class Command(_HelpWithoutMetavar, TyperCommand):
+    """The class of every spectrum command (`app.command(cls=Command)`)."""
+
+
+class Group(_HelpWithoutMetavar, TyperGroup):
+    """The class of spectrum's command groups."""
 
 
 # --- Options some commands add themselves ------------------------------------------------------------------

@@ -11,7 +11,7 @@ import typer
 from spectrum_core.app.presets import DEFAULT_MODEL, Preset, list_presets, load_preset, load_preset_file
 
 from .errors import cli_errors
-from .options import JsonOpt
+from .options import Command, JsonOpt
 from .render import preset_detail, presets_table, stdout_console
 
 presets_app = typer.Typer(no_args_is_help=False)  # help: the callback's docstring
@@ -54,7 +54,7 @@ def presets(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                   "or --model-path DIR.")
 
 
-@presets_app.command("show", no_args_is_help=True)
+@presets_app.command("show", cls=Command, no_args_is_help=True)
 def presets_show(
     name: Annotated[str, typer.Argument(help="A preset name, or a path to a preset .toml file.", show_default=False)],
     as_json: JsonOpt = False,

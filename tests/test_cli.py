@@ -311,6 +311,36 @@ def test_ctrl_c_leaves_no_partial_file(monkeypatch):
     assert list(Path(".").iterdir()) == []
 
 
+def test_interrupted_compare_leaves_none_of_its_three_files(monkeypatch):
+    """Ctrl-C while --compare's files are written: the set is all or nothing."""
+    from PIL import Image
+
+    real_save, calls = Image.Image.save, []
+
+    def second_save_interrupted(self, fp, *args, **kwargs):
+        calls.append(fp)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", second_save_interrupted)
+    result = run("gen", PROMPT, "--steps", "6", "--nfe", "6", "--warmup", "2", "--compare", "--out", "c.png")
+    assert result.exit_code == 130 and "Interrupted" in result.stderr and len(calls) == 2
+    assert list(Path(".").iterdir()) == []
+
+
+def test_non_finite_output_fails_and_writes_nothing(monkeypatch):
+    from spectrum_core.app.runner import NonFiniteOutput, Runner
+
+    def overflowing(self, job, on_step=None):
+        raise NonFiniteOutput(self.preset.name, "latents", step=3, num_steps=job.steps)
+
+    monkeypatch.setattr(Runner, "generate", overflowing)
+    result = run("gen", PROMPT, "--method", "none", "--steps", "4", "--json", "-o", "n.png")
+    assert result.exit_code == 1 and result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
+    assert "NaN or infinite" in result.stderr and list(Path(".").iterdir()) == []
+
+
 def test_generation_failure_exits_1_and_debug_shows_traceback(monkeypatch):
     from spectrum_core.app.runner import Runner
 
@@ -458,7 +488,9 @@ def test_cpu_threads_from_the_preset_or_the_flag():
 def test_help_shows_defaults_and_no_bool_metavars():
     text = CliRunner().invoke(app, ["gen", "--help"], env={"COLUMNS": "250"}).stdout
     assert text.count("[default: preset]") >= 15 and "[default: 42]" in text and "[default: shapes]" in text
-    assert "<bool>" not in text.replace("--help  -h      <bool>", "")  # Typer's own --help aside
+    assert "<bool>" not in text
+    for command in ([], ["presets"], ["presets", "show"], ["batch"], ["grid"], ["bench"]):
+        assert "<bool>" not in CliRunner().invoke(app, [*command, "--help"]).stdout, command
 
 
 def test_quiet_prints_nothing_but_writes():
