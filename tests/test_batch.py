@@ -365,3 +365,19 @@ def test_a_line_the_other_run_finishes_while_this_one_computes_is_not_written_tw
     _, summary = run(path, out_dir, Racing())
     assert (summary.generated, summary.skipped) == (0, 1)
     assert sorted(p.name for p in out_dir.iterdir()) == [batch.MANIFEST, "theirs.png"]
+
+
+def test_a_context_group_computes_every_line_and_only_its_first_rank_writes(tmp_path):
+    from spectrum_core.app.distributed import ContextParallel, World
+
+    path = write(tmp_path, "one\ntwo\n")
+    out_dir = tmp_path / "o"
+    cp = ContextParallel("ulysses", 2)
+    plan = batch.plan_batch(read(path), PRESET, out_dir, False)
+    helper = FakeRunner()
+    summary = batch.run_batch(plan, helper, PRESET, overwrite=False, generator="t", world=World(1, 2, context=cp))
+    assert helper.calls == ["one", "two"] and summary.generated == 2
+    assert list(out_dir.iterdir()) == []  # the second rank of the group writes nothing
+    first = FakeRunner()
+    batch.run_batch(plan, first, PRESET, overwrite=False, generator="t", world=World(0, 2, context=cp))
+    assert first.calls == ["one", "two"] and len(manifest(out_dir)) == 2

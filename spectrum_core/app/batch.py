@@ -227,7 +227,8 @@ def plan_batch(items: list[BatchItem], preset: Preset, out_dir: Path, overwrite:
                source: Path = Path("batch")) -> BatchPlan:
     """Skip the lines done before; check the rest can be written (a line's existing `out` needs
     `overwrite`; the folder must be writable) — all before any model loads. `source`: the prompt
-    file, named in errors."""
+    file, named in errors. Under torchrun every rank plans before any rank writes (a barrier), then
+    keeps its `distributed.share` of `todo`."""
     out_dir = Path(out_dir)
     try:
         media.check_writable_dir(out_dir)
@@ -254,19 +255,26 @@ def _error_text(exc: BaseException) -> str:
 def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, generator: str,
               generate: Callable[[Any, Job], Any] | None = None,
               on_item: Callable[[int, int, BatchItem], None] | None = None,
-              on_record: Callable[[dict[str, Any], Exception | None], None] | None = None) -> BatchSummary:
+              on_record: Callable[[dict[str, Any], Exception | None], None] | None = None,
+              world: Any = None) -> BatchSummary:
     """Run the plan's remaining lines on `runner`. Each output and its manifest line are committed
     together; a failed line is recorded and the rest go on; KeyboardInterrupt stops the run. A line
     that a concurrent run on the same folder finished meanwhile is skipped.
 
     `generate(runner, job)` runs one job (default `runner.generate(job)`; a front end passes one that
     draws progress); `on_item(n, total, item)` is called before each line, `on_record(rec, error)` after
-    it, with the record written to the manifest (`output` relative to the output folder)."""
+    it, with the record written to the manifest (`output` relative to the output folder).
+
+    `world` (a `distributed.World`, under torchrun with context parallelism): the ranks of a group
+    compute every line together and only the group's first rank writes; the skip of lines a concurrent
+    run finished is then off, since the group's ranks must all run the same lines."""
     generate = generate or (lambda r, job: r.generate(job))
     summary = BatchSummary(skipped=plan.skipped)
     manifest = Manifest(plan.out_dir)
+    writes = world is None or world.writes
+    grouped = world is not None and world.context_degree > 1
     for n, item in enumerate(plan.todo, start=1):
-        if item.key in manifest.done():  # a concurrent run on this folder did it meanwhile
+        if not grouped and item.key in manifest.done():  # a concurrent run on this folder did it meanwhile
             summary.skipped += 1
             continue
         if on_item is not None:
@@ -278,7 +286,10 @@ def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, 
             where = str(plan.out_dir / item.out) if item.out else f"{plan.out_dir}{os.sep}"
             planned = outputs.plan_outputs(preset, job, where, False, overwrite)
             result = generate(runner, job)
-            if item.key in manifest.done():  # a concurrent run finished it while this one computed
+            if not writes:  # another rank of this context group writes it
+                summary.generated += 1
+                continue
+            if not grouped and item.key in manifest.done():  # a concurrent run finished it while this one computed
                 summary.skipped += 1
                 continue
 
@@ -295,14 +306,15 @@ def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, 
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded, and the batch goes on
-            if isinstance(exc, FileExistsError) and item.key in manifest.done():
+            if not grouped and isinstance(exc, FileExistsError) and item.key in manifest.done():
                 summary.skipped += 1  # a concurrent run wrote this line's output first
                 continue
             error = exc
             summary.failed += 1
             rec = {"key": item.key, "line": item.line, "status": "error", "error": _error_text(exc),
                    "model": preset.name, "prompt": job.prompt, "seed": job.seed, "output": None}
-            media.append_line(plan.manifest, media.dumps(rec))
+            if writes:
+                media.append_line(plan.manifest, media.dumps(rec))
         summary.records.append(rec)
         if on_record is not None:
             on_record(rec, error)
