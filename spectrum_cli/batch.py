@@ -4,14 +4,16 @@ prints each manifest record on stdout with --json, and maps the outcome to an ex
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from spectrum_core.app import batch as batch_lib
-from spectrum_core.app import media
+from spectrum_core.app import distributed, media
 from spectrum_core.app.outputs import DEFAULT_OUT_DIR
 
 from . import __version__
@@ -63,32 +65,80 @@ def batch(
       spectrum batch jobs.jsonl -m flux --nfe 14 --json > results.ndjson
     """
     with cli_errors():
+        world = distributed.World.from_env()
         preset = choice.preset()
         items = batch_lib.read_batch(file, preset, knobs, allow_outside=allow_outside)
+        if world.distributed:  # under torchrun: one process per device, LOCAL_RANK picks it
+            from spectrum_core.app.runner import resolve_device
+
+            choice = dataclasses.replace(choice, device=world.device(resolve_device(choice.device)))
         runner = choice.runner(preset)
-        plan = batch_lib.plan_batch(items, preset, out, overwrite, source=file)
-        if plan.skipped:
-            err.print(f"Resuming: {plan.skipped} of {len(items)} prompts already done "
-                      f"(see {safe(str(plan.manifest))}).")
-        if plan.todo:
+        with distributed.process_group(world, runner.device):
+            _run(file, out, overwrite, as_json, world, preset, items, runner)
+
+
+def _run(file: Path, out: Path, overwrite: bool, as_json: bool, world: distributed.World, preset: Any,
+         items: list[batch_lib.BatchItem], runner: Any) -> None:
+    """Plan against the manifest, run this process's share, print the summary (rank 0, over all ranks).
+
+    Every rank reads the manifest before any rank writes to it (the barrier), so all of them see the same
+    pending lines and `distributed.share` splits them without overlap; a world of one runs them all."""
+    say = err.print if world.is_main else (lambda *_a, **_k: None)
+    plan = batch_lib.plan_batch(items, preset, out, overwrite, source=file)
+    distributed.barrier(world)
+    pending, done_before = len(plan.todo), plan.skipped
+    if done_before:
+        say(f"Resuming: {done_before} of {len(items)} prompts already done (see {safe(str(plan.manifest))}).")
+    plan = dataclasses.replace(plan, todo=distributed.share(plan.todo, world))
+    if world.distributed:
+        say(f"{pending} prompts over {world.size} processes ({len(plan.todo)} on this one).")
+    if plan.todo:
+        if world.is_main:
             load(runner)
+        else:  # quietly: only rank 0 draws
+            from .context import quiet_libraries
 
-        def on_item(n: int, total: int, item: batch_lib.BatchItem) -> None:
-            err.print(f"[bold]({n}/{total})[/] line {item.line}: {safe(item.job.prompt)}")
+            quiet_libraries()
+            runner.pipe  # noqa: B018 - loads the pipeline
 
-        def on_record(rec: dict[str, Any], error: Exception | None) -> None:
-            if error is not None:
-                err.print(f"[bold red]failed:[/] {safe(describe(error))}")
-            if as_json:
-                shown = dict(rec)
-                if shown.get("output") is not None:  # on stdout: a path usable from here
-                    shown["output"] = os.path.join(str(out), shown["output"])
-                typer.echo(media.dumps(shown))
+    def on_item(n: int, total: int, item: batch_lib.BatchItem) -> None:
+        say(f"[bold]({n}/{total})[/] line {item.line}: {safe(item.job.prompt)}")
 
-        summary = batch_lib.run_batch(plan, runner, preset, overwrite=overwrite,
-                                      generator=f"spectrum {__version__}", generate=_progress_generate,
-                                      on_item=on_item, on_record=on_record)
-        err.print(f"{summary.generated} generated, {summary.skipped} skipped (done before), {summary.failed} "
-                  f"failed; manifest: {safe(str(plan.manifest))}")
-        if summary.failed:
-            raise typer.Exit(code=EXIT_FAILED)
+    def on_record(rec: dict[str, Any], error: Exception | None) -> None:
+        if error is not None:
+            err.print(f"[bold red]failed:[/] line {rec.get('line')}: {safe(describe(error))}")
+        if as_json:
+            shown = dict(rec)
+            if shown.get("output") is not None:  # on stdout: a path usable from here
+                shown["output"] = os.path.join(str(out), shown["output"])
+            typer.echo(media.dumps(shown))
+
+    started = time.perf_counter()
+    summary = batch_lib.run_batch(plan, runner, preset, overwrite=overwrite, generator=f"spectrum {__version__}",
+                                  generate=_progress_generate if world.is_main else None,
+                                  on_item=on_item, on_record=on_record)
+    counts = {"generated": summary.generated, "skipped": summary.skipped - plan.skipped, "failed": summary.failed,
+              "seconds": time.perf_counter() - started}
+    totals = distributed.gather_to_main(counts, world)
+    failed = summary.failed
+    if world.is_main:
+        total = {k: sum(t[k] for t in totals) for k in ("generated", "skipped", "failed")}
+        failed = total["failed"]
+        wall = max(t["seconds"] for t in totals)
+        rate = f", {total['generated'] / wall:.2f} per second over {world.size} processes" if world.distributed and wall > 0 else ""
+        say(f"{total['generated']} generated, {done_before + total['skipped']} skipped (done before), "
+            f"{failed} failed{rate}; manifest: {safe(str(plan.manifest))}")
+    failed = _any_failed(failed, world)
+    if failed:
+        raise typer.Exit(code=EXIT_FAILED)
+
+
+def _any_failed(failed: int, world: distributed.World) -> int:
+    """Every rank exits with the same code: the number of failures over all ranks, shared by rank 0."""
+    if not world.distributed:
+        return failed
+    import torch.distributed as dist
+
+    box = [failed if world.is_main else 0]
+    dist.broadcast_object_list(box, src=0)
+    return int(box[0])

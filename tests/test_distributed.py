@@ -94,3 +94,63 @@ def test_spectrum_under_ulysses_context_parallel_matches_one_process(tmp_path, t
     assert [r["head_tokens"] for r in ranks] == [[single["head_tokens"][0] // 2]] * 2
     for r in ranks:  # every rank ends with the whole, gathered output
         torch.testing.assert_close(r["latents"], single["latents"], rtol=1e-4, atol=1e-5)
+
+
+# --- spectrum batch under torchrun: 2 CPU processes over gloo ------------------------------------------
+
+PROMPTS = ["a red circle on a navy background", "a blue square on a white background",
+           "a green triangle on a black background", "a pink circle on a gray background",
+           "a white square on a brown background"]
+
+
+def _batch(tmp_path, lines, out, nproc):
+    file = tmp_path / f"prompts-{len(lines)}.txt"
+    file.write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(WORKER.parent.parent), os.environ.get("PYTHONPATH", "")])}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] if nproc > 1 \
+        else [sys.executable]
+    cmd = launch + ["-m", "spectrum_cli", "batch", str(file), "-m", "shapes", "--steps", "6", "-o", str(out)]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+
+def _manifest(out):
+    import json
+
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+
+def test_batch_shards_over_ranks_and_rank0_alone_reports(tmp_path):
+    out = tmp_path / "out"
+    done = _batch(tmp_path, PROMPTS, out, 2)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = _manifest(out)
+    assert sorted(r["line"] for r in records) == [1, 2, 3, 4, 5] and {r["status"] for r in records} == {"ok"}
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(r["output"] for r in records)
+    progress = [line for line in done.stderr.splitlines() if line.startswith("(")]
+    assert [p.split(":")[0] for p in progress] == ["(1/3) line 1", "(2/3) line 3", "(3/3) line 5"]  # rank 0's share
+    assert done.stderr.count("generated,") == 1 and "5 generated, 0 skipped" in done.stderr
+
+
+def test_batch_resumes_across_world_sizes_each_prompt_once(tmp_path):
+    out = tmp_path / "out"
+    assert _batch(tmp_path, PROMPTS[:3], out, 1).returncode == 0  # a first run, one process
+    second = _batch(tmp_path, PROMPTS, out, 2)  # the rest, two processes
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "2 generated, 3 skipped" in second.stderr
+    third = _batch(tmp_path, PROMPTS, out, 1)
+    assert third.returncode == 0 and "0 generated, 5 skipped" in third.stderr
+    records = _manifest(out)
+    assert sorted(r["line"] for r in records) == [1, 2, 3, 4, 5]  # none twice
+    assert len(list(out.glob("*.png"))) == 5
+
+
+def test_a_failing_prompt_on_one_rank_keeps_the_others_work(tmp_path):
+    out = tmp_path / "out"
+    lines = [PROMPTS[0], '{"prompt": "%s", "guidance": 1e30}' % PROMPTS[1], PROMPTS[2]]  # line 2 overflows
+    done = _batch(tmp_path, lines, out, 2)
+    assert done.returncode != 0
+    status = {r["line"]: r["status"] for r in _manifest(out)}
+    assert status == {1: "ok", 2: "error", 3: "ok"}
+    assert "failed: line 2" in done.stderr and "2 generated, 0 skipped (done before), 1 failed" in done.stderr
+    assert len(list(out.glob("*.png"))) == 2

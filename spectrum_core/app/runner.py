@@ -55,6 +55,11 @@ def resolve_device(name: str = "auto") -> str:
     if name == "mps" and not has_mps:
         raise RequestError("`device` mps: Apple's MPS backend is not available here; use `device` cpu (or auto).",
                            field="device", value=name, expected="auto or cpu")
+    if name.startswith("cuda:") and name[5:].isdigit():  # one GPU of several (torchrun's LOCAL_RANK)
+        if not torch.cuda.is_available() or int(name[5:]) >= torch.cuda.device_count():
+            raise RequestError(f"`device` {name}: no such CUDA device ({torch.cuda.device_count()} visible).",
+                               field="device", value=name, expected="a visible device")
+        return name
     if name not in ("cuda", "mps", "cpu"):
         raise RequestError(f"Unknown device '{name}'. Choose from: auto, cuda, mps, cpu.")
     return name
