@@ -99,12 +99,20 @@ def test_preset_file_round_trip(tmp_path):
     ('source = "x"\npipeline = "P"\nfamily = "wan"\nkind = "video"\n', "needs `frames` and `fps`"),
     ('source = "x"\npipeline = "P"\nfamily = "f"\n', "family must be one of flux, sd35, hunyuan, wan, wan22"),
     ('source = "x" pipeline', "not valid TOML"),
+    ('source = "x"\npipeline = "FluxPipeline"\nfamily = "flux"\nsteps = "abc"\n', "steps must be a whole number, got 'abc'"),
+    ('source = "x"\npipeline = "FluxPipeline"\nfamily = "flux"\nsteps = 2.5\n', "steps must be a whole number, got 2.5"),
+    ('source = "x"\npipeline = "FluxPipeline"\nfamily = "flux"\nguidance = nan\n', "guidance must be a finite number"),
+    ('source = "x"\npipeline = 3\nfamily = "flux"\n', "pipeline must be text, got 3"),
+    ('source = "x"\npipeline = "FluxPipeline"\nfamily = "flux"\nfixed_size = "yes"\n', "fixed_size must be true or false"),
+    ('source = "x"\npipeline = "FluxPipeline"\nfamily = "flux"\ncall = 3\n', "[call] must be a table"),
+    ('source = "x"\npipeline = "FluxPipeline"\nfamily = "flux"\n[spectrum]\nalpha = inf\n', "alpha must be a finite number"),
 ])
 def test_bad_preset_files_say_what_is_wrong(tmp_path, text, message):
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    with pytest.raises(PresetError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(PresetError) as info:
         load_preset_file(path)
+    assert message in str(info.value) and "--" not in str(info.value)
 
 
 def test_unknown_preset_lists_the_valid_ones():

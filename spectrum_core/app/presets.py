@@ -17,6 +17,7 @@ overrides, and the Spectrum defaults for that model (docs/method.md#defaults). T
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
@@ -80,6 +81,28 @@ class SpectrumDefaults:
         return {"method": self.method, **knobs}
 
 
+# What each annotation of Preset's fields accepts (checked before anything else, so a preset file with
+# `steps = "abc"` says so instead of failing on a comparison).
+_TYPE_NAMES = {"str": ("text", (str,)), "int": ("a whole number", (int,)), "float": ("a finite number", (int, float)),
+               "bool": ("true or false", (bool,)), "Mapping[str, Any]": ("a table", (Mapping,))}
+
+
+def _check_type(where: str, key: str, annotation: Any, value: Any) -> None:
+    parts = [p.strip() for p in str(annotation).split("|")]
+    if value is None and "None" in parts:
+        return
+    accepted = [_TYPE_NAMES[p] for p in parts if p in _TYPE_NAMES]
+    if not accepted:  # SpectrumDefaults: built here, not read from a file
+        return
+    ok = any((bool in types) if isinstance(value, bool) else isinstance(value, types) for _, types in accepted)
+    if ok and isinstance(value, float) and not math.isfinite(value):
+        ok = False
+    if not ok:
+        expected = " or ".join(text for text, _ in accepted) + (" or unset" if "None" in parts else "")
+        raise PresetError(f"{where}: {key} must be {expected}, got {value!r}.", field=key, value=value,
+                          expected=expected)
+
+
 @dataclass(frozen=True)
 class Preset:
     """One model: where its weights are, how to load it, how to call it, and Spectrum's defaults."""
@@ -112,6 +135,8 @@ class Preset:
 
     def __post_init__(self) -> None:
         where = f"preset '{self.name}'" + (f" ({self.origin})" if self.origin else "")
+        for f in fields(self):
+            _check_type(where, f.name, f.type, getattr(self, f.name))
         if self.kind not in KINDS:
             raise PresetError(f"{where}: kind must be one of {', '.join(KINDS)}, got '{self.kind}'.")
         for key in ("dtype", "vae_dtype"):
@@ -199,6 +224,10 @@ def preset_from_dict(data: Mapping[str, Any], name: str, origin: str = "") -> Pr
     """Build a Preset from parsed TOML; unknown keys are an error (typos should not pass silently)."""
     data = dict(data)
     where = f"preset '{name}'" + (f" ({origin})" if origin else "")
+    for table in ("spectrum", "call", "scheduler"):
+        if not isinstance(data.get(table, {}), Mapping):
+            raise PresetError(f"{where}: [{table}] must be a table, got {data[table]!r}.", field=table,
+                              value=data[table], expected="a table")
     spectrum = dict(data.pop("spectrum", {}))
     call = dict(data.pop("call", {}))
     scheduler = dict(data.pop("scheduler", {}))
