@@ -12,7 +12,7 @@ sampler, step count, guidance and output size, with one entry per budget (number
 
 How a request finds one (``resolve``): the ``profile`` knob is ``None`` (automatic), ``"none"`` (the
 paper's reference schedule) or a path. Automatic lookup reads the shipped profiles
-(``spectrum_core/profiles/``) and the user's (``$SPECTRUM_PROFILES``, else ``~/.cache/spectrum/profiles``) and
+(``spectrum_core/models/embedded/<model>/profiles/``, packaged with the models) and the user's (``$SPECTRUM_PROFILES``, else ``~/.cache/spectrum/profiles``) and
 applies the one whose ``match`` equals the request's on every field *and* has an entry for the request's
 budget. Nothing is ever guessed: another step count, guidance, size or budget means the reference, and the
 job says so (``Job.profile == "reference"``). An explicit path that does not match is an error naming the
@@ -39,14 +39,20 @@ from ..method.config import SpectrumConfig
 from ..method.schedule import plan_config
 from .presets import InputError, Preset
 
-__all__ = ["ProfileError", "PROFILE_KIND", "SHIPPED_DIR", "user_dir", "model_fingerprint", "match_key",
+__all__ = ["ProfileError", "PROFILE_KIND", "shipped_dirs", "user_dir", "model_fingerprint", "match_key",
            "resolve", "load_profile", "write_profile", "make_profile", "find_profiles", "profile_config",
            "CONFLICTING_KNOBS", "REFERENCE"]
 
 PROFILE_KIND = "spectrum-profile"
 PROFILE_FORMAT = 1
 REFERENCE = "reference"
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "profiles"
+
+def shipped_dirs() -> tuple[Path, ...]:
+    """The profiles that ship with the package: ``spectrum_core/models/embedded/<model>/profiles/``."""
+    from ..models import EMBEDDED_DIR
+
+    return tuple(sorted(Path(EMBEDDED_DIR).glob("*/profiles")))
+
 CONFLICTING_KNOBS = ("alpha", "interval", "real_steps", "window", "warmup", "force_last", "blend", "degree",
                      "ridge", "linear_cap", "taylor_order", "tau_horizon")
 _CONFIG_KEYS = ("forecaster", "blend", "linear_cap", "taylor_order", "degree", "ridge", "tau_horizon")
@@ -162,7 +168,7 @@ def find_profiles(dirs: Iterable[Path] | None = None) -> list[tuple[Path, dict[s
     """Every readable profile in the shipped and the user's folder (unreadable files are skipped here:
     automatic lookup never fails a run because of a stray file)."""
     out = []
-    for folder in dirs if dirs is not None else (SHIPPED_DIR, user_dir()):
+    for folder in dirs if dirs is not None else (*shipped_dirs(), user_dir()):
         if not Path(folder).is_dir():
             continue
         for path in sorted(Path(folder).glob("*.json")):
