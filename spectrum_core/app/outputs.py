@@ -88,7 +88,7 @@ def _check_names(path: Path, reserve: int) -> None:
     try:
         media.check_file_name(path, reserve)
     except ValueError as exc:
-        raise OutputError(f"`out` {path}: {exc}.", field="out", value=str(path),
+        raise OutputError(f"`out`: {exc}.", field="out", value=str(path),
                           expected="a file name within the file system's limit") from None
 
 
