@@ -74,17 +74,17 @@ def batch(
             choice = dataclasses.replace(choice, device=world.device(resolve_device(choice.device)))
         runner = choice.runner(preset)
         with distributed.process_group(world, runner.device):
-            _run(file, out, overwrite, as_json, world, preset, items, runner)
+            _run(file, out, overwrite, as_json, world, preset, items, runner, allow_outside)
 
 
 def _run(file: Path, out: Path, overwrite: bool, as_json: bool, world: distributed.World, preset: Any,
-         items: list[batch_lib.BatchItem], runner: Any) -> None:
+         items: list[batch_lib.BatchItem], runner: Any, allow_outside: bool = False) -> None:
     """Plan against the manifest, run this process's share, print the summary (rank 0, over all ranks).
 
     Every rank reads the manifest before any rank writes to it (the barrier), so all of them see the same
     pending lines and `distributed.share` splits them without overlap; a world of one runs them all."""
     say = err.print if world.is_main else (lambda *_a, **_k: None)
-    plan = batch_lib.plan_batch(items, preset, out, overwrite, source=file)
+    plan = batch_lib.plan_batch(items, preset, out, overwrite, source=file, allow_outside=allow_outside)
     distributed.barrier(world)
     pending, done_before = len(plan.todo), plan.skipped
     if done_before:

@@ -381,3 +381,20 @@ def test_a_context_group_computes_every_line_and_only_its_first_rank_writes(tmp_
     first = FakeRunner()
     batch.run_batch(plan, first, PRESET, overwrite=False, generator="t", world=World(0, 2, context=cp))
     assert first.calls == ["one", "two"] and len(manifest(out_dir)) == 2
+
+
+def test_a_link_inside_the_folder_cannot_lead_out_of_it(tmp_path):
+    items = read(write(tmp_path, '{"prompt": "x", "out": "link/x.png"}'))
+    out, elsewhere = tmp_path / "o", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "link").symlink_to(elsewhere)
+    with pytest.raises(batch.BatchError, match="jobs.jsonl:1: .*leads outside the output folder"):
+        batch.plan_batch(items, PRESET, out, False, source=tmp_path / "jobs.jsonl")
+    assert batch.plan_batch(items, PRESET, out, False, allow_outside=True).todo == items
+
+
+@pytest.mark.parametrize("out", ["a\nb.png", "a\x00b.png", "a\x1b[31m.png"])
+def test_control_characters_in_out_are_refused(tmp_path, out):
+    with pytest.raises(batch.BatchError, match="control character"):
+        read(write(tmp_path, json.dumps({"prompt": "x", "out": out})))

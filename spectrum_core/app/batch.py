@@ -90,8 +90,8 @@ def check_out(out: Any, preset: Preset, allow_outside: bool = False) -> str:
     preset's extension (added when it has none). With `allow_outside`, absolute paths and ".." too."""
     if not isinstance(out, str) or not out.strip():
         raise ValueError(f"out must be a non-empty file name (a string), got {out!r}")
-    if "\0" in out:
-        raise ValueError("out must not contain a NUL character")
+    if any(ord(c) < 32 or ord(c) == 127 for c in out):
+        raise ValueError(f"out {out!r} contains a control character (a newline, NUL, ...)")
     path = PurePath(out)
     if not allow_outside and (path.is_absolute() or ".." in path.parts or path.drive):
         raise ValueError(f"out {out!r} is outside the output folder (absolute, or with \"..\"); use a name inside "
@@ -224,7 +224,7 @@ def done_keys(out_dir: Path) -> set[str]:
 
 
 def plan_batch(items: list[BatchItem], preset: Preset, out_dir: Path, overwrite: bool,
-               source: Path = Path("batch")) -> BatchPlan:
+               source: Path = Path("batch"), allow_outside: bool = False) -> BatchPlan:
     """Skip the lines done before; check the rest can be written (a line's existing `out` needs
     `overwrite`; the folder must be writable) — all before any model loads. `source`: the prompt
     file, named in errors. Under torchrun every rank plans before any rank writes (a barrier), then
@@ -236,7 +236,13 @@ def plan_batch(items: list[BatchItem], preset: Preset, out_dir: Path, overwrite:
         raise outputs.OutputError(str(exc), field="out", value=str(out_dir), expected="a writable folder") from None
     done = Manifest(out_dir).done()
     todo = [it for it in items if it.key not in done]
+    root = os.path.realpath(out_dir)
     for it in todo:
+        if it.out and not allow_outside:  # a link inside the folder must not lead out of it either
+            target = os.path.realpath(out_dir / it.out)
+            if os.path.commonpath([root, target]) != root:
+                raise BatchError(source, it.line, f"out {it.out!r} leads outside the output folder (through a "
+                                 "symbolic link); use a name inside it, or pass `allow_outside`.", key="out")
         where = str(out_dir / it.out) if it.out else f"{out_dir}{os.sep}"
         try:
             outputs.plan_outputs(preset, it.job, where, False, overwrite)
