@@ -398,3 +398,21 @@ def test_a_link_inside_the_folder_cannot_lead_out_of_it(tmp_path):
 def test_control_characters_in_out_are_refused(tmp_path, out):
     with pytest.raises(batch.BatchError, match="control character"):
         read(write(tmp_path, json.dumps({"prompt": "x", "out": out})))
+
+
+def test_a_new_setting_left_unset_does_not_change_a_lines_key(tmp_path):
+    import dataclasses
+
+    item = read(write(tmp_path, "a red circle\n"))[0]
+
+    @dataclasses.dataclass(frozen=True)
+    class Later:  # the same config with one more field, unset, as a later version may add
+        inner: object
+
+        def to_dict(self):
+            return {**self.inner.to_dict(), "some_new_knob": None}
+
+    later = dataclasses.replace(item.job, spectrum=Later(item.job.spectrum))
+    assert batch.line_key(PRESET, later, None) == item.key
+    changed = dataclasses.replace(item.job, seed=item.job.seed + 1)
+    assert batch.line_key(PRESET, changed, None) != item.key

@@ -104,6 +104,20 @@ def check_out(out: Any, preset: Preset, allow_outside: bool = False) -> str:
     return out if suffix else f"{out}{preset.extension}"
 
 
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def line_key(preset: Preset, job: Job, out: str | None) -> str:
+    """A line's identity in the manifest: the model and the fully resolved job (and its `out`). Unset
+    (None) settings are left out, so a setting added in a later version with a None default does not
+    change the keys of what an older version finished (its resume still skips them)."""
+    identity = _without_none({"model": preset.name, "source": preset.source, "job": job.to_dict(), "out": out})
+    return hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def _decode(file: Path) -> str:
     try:
         data = file.read_bytes()
@@ -169,9 +183,7 @@ def read_batch(file: Path, preset: Preset, knobs: Mapping[str, Any], allow_outsi
             for key in fields_:  # a key of this line is named as the key, not as an option
                 text = text.replace(f"`{key}`", f'"{key}"')
             raise BatchError(file, lineno, text, key=exc.field) from None
-        identity = {"model": preset.name, "source": preset.source, "job": job.to_dict(), "out": out}
-        key = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        items.append(BatchItem(lineno, job, out, key))
+        items.append(BatchItem(lineno, job, out, line_key(preset, job, out)))
     if not items:
         raise BatchError(file, None, f"Prompt file '{file}' has no prompts (one per line, or JSON objects with a "
                          "\"prompt\").")
