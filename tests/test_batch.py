@@ -416,3 +416,38 @@ def test_a_new_setting_left_unset_does_not_change_a_lines_key(tmp_path):
     assert batch.line_key(PRESET, later, None) == item.key
     changed = dataclasses.replace(item.job, seed=item.job.seed + 1)
     assert batch.line_key(PRESET, changed, None) != item.key
+
+
+def _claim(out_dir: Path, key: str, text: str) -> Path:
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / f".{key}.claim"
+    path.write_text(text)
+    return path
+
+
+def test_a_line_another_live_run_is_computing_is_left_to_it(tmp_path):
+    import socket
+
+    path = write(tmp_path, "one\ntwo\n")
+    out_dir = tmp_path / "o"
+    one = read(path)[0]
+    claim = _claim(out_dir, one.key, f"{socket.gethostname()} {os.getppid()}\n")  # a live process holds it
+    runner = FakeRunner()
+    _, summary = run(path, out_dir, runner)
+    assert runner.calls == ["two"] and (summary.generated, summary.skipped) == (1, 1)
+    assert claim.exists()  # not ours to remove
+    claim.unlink()
+    assert sorted(p.name for p in out_dir.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.parametrize("text", ["", "garbled", "HOST 4194999\n"])
+def test_a_stale_claim_is_taken_over(tmp_path, text):
+    import socket
+
+    path = write(tmp_path, "one\n")
+    out_dir = tmp_path / "o"
+    _claim(out_dir, read(path)[0].key, text.replace("HOST", socket.gethostname()))  # pid 4194999: not running
+    runner = FakeRunner()
+    _, summary = run(path, out_dir, runner)
+    assert runner.calls == ["one"] and summary.generated == 1
+    assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]

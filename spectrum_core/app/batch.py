@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Callable, Mapping
@@ -270,31 +271,91 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class _Claims:
+    """Which lines some run on this output folder is computing now: a hidden `.KEY.claim` file per
+    line, created exclusively (so two runs never compute one line at the same time) and removed when
+    the line is done or fails. A claim whose process is gone (same host, pid not running) is stale and
+    taken over; where claims cannot be made (a read-only folder is caught earlier), lines just run."""
+
+    def __init__(self, out_dir: Path):
+        self.dir = Path(out_dir)
+        self.mine: set[str] = set()
+
+    def _path(self, key: str) -> Path:
+        return self.dir / f".{key}.claim"
+
+    def take(self, key: str) -> bool:
+        path = self._path(key)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not _stale(path):
+                    return False
+                path.unlink(missing_ok=True)
+                continue
+            except OSError:
+                return True
+            self.mine.add(key)
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{socket.gethostname()} {os.getpid()}\n")
+            return True
+        return False
+
+    def release(self, key: str) -> None:
+        if key in self.mine:
+            self.mine.discard(key)
+            self._path(key).unlink(missing_ok=True)
+
+    def release_all(self) -> None:
+        for key in list(self.mine):
+            self.release(key)
+
+
+def _stale(path: Path) -> bool:
+    """Whether a claim was left by a process that no longer runs (on this host)."""
+    try:
+        host, pid = path.read_text().split()
+        pid_ = int(pid)
+    except (OSError, ValueError):
+        return True  # empty or garbled: its writer died while creating it
+    if host != socket.gethostname():
+        return False  # another machine's run: trust it
+    try:
+        os.kill(pid_, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists (another user's process)
+    return False
+
+
 def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, generator: str,
               generate: Callable[[Any, Job], Any] | None = None,
               on_item: Callable[[int, int, BatchItem], None] | None = None,
               on_record: Callable[[dict[str, Any], Exception | None], None] | None = None,
               world: Any = None) -> BatchSummary:
     """Run the plan's remaining lines on `runner`. Each output and its manifest line are committed
-    together; a failed line is recorded and the rest go on; KeyboardInterrupt stops the run. A line
-    that a concurrent run on the same folder finished meanwhile is skipped.
+    together; a failed line is recorded and the rest go on; KeyboardInterrupt stops the run.
+
+    Several runs on one output folder share the work: a line another run is computing is left to it
+    (tried again at the end, should that run have stopped), and a line it finished is skipped.
 
     `generate(runner, job)` runs one job (default `runner.generate(job)`; a front end passes one that
     draws progress); `on_item(n, total, item)` is called before each line, `on_record(rec, error)` after
     it, with the record written to the manifest (`output` relative to the output folder).
 
     `world` (a `distributed.World`, under torchrun with context parallelism): the ranks of a group
-    compute every line together and only the group's first rank writes; the skip of lines a concurrent
-    run finished is then off, since the group's ranks must all run the same lines."""
+    compute every line together and only the group's first rank writes; the sharing with concurrent
+    runs is then off, since the group's ranks must all run the same lines."""
     generate = generate or (lambda r, job: r.generate(job))
     summary = BatchSummary(skipped=plan.skipped)
     manifest = Manifest(plan.out_dir)
     writes = world is None or world.writes
     grouped = world is not None and world.context_degree > 1
-    for n, item in enumerate(plan.todo, start=1):
-        if not grouped and item.key in manifest.done():  # a concurrent run on this folder did it meanwhile
-            summary.skipped += 1
-            continue
+    claims = None if grouped else _Claims(plan.out_dir)
+
+    def attempt(n: int, item: BatchItem) -> None:
         if on_item is not None:
             on_item(n, len(plan.todo), item)
         job = item.job
@@ -306,10 +367,10 @@ def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, 
             result = generate(runner, job)
             if not writes:  # another rank of this context group writes it
                 summary.generated += 1
-                continue
-            if not grouped and item.key in manifest.done():  # a concurrent run finished it while this one computed
+                return
+            if not grouped and item.key in manifest.done():  # a concurrent run finished it meanwhile
                 summary.skipped += 1
-                continue
+                return
 
             def record_line(paths: list[Path]) -> None:
                 rel = os.path.relpath(paths[0], plan.out_dir)
@@ -326,7 +387,7 @@ def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, 
         except Exception as exc:  # noqa: BLE001 - recorded, and the batch goes on
             if not grouped and isinstance(exc, FileExistsError) and item.key in manifest.done():
                 summary.skipped += 1  # a concurrent run wrote this line's output first
-                continue
+                return
             error = exc
             summary.failed += 1
             rec = {"key": item.key, "line": item.line, "status": "error", "error": _error_text(exc),
@@ -336,4 +397,35 @@ def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, 
         summary.records.append(rec)
         if on_record is not None:
             on_record(rec, error)
+
+    held: list[tuple[int, BatchItem]] = []  # lines another run was computing when this one came to them
+    try:
+        for n, item in enumerate(plan.todo, start=1):
+            if not grouped and item.key in manifest.done():  # a concurrent run on this folder did it
+                summary.skipped += 1
+            elif claims is not None and not claims.take(item.key):
+                held.append((n, item))
+            else:
+                try:
+                    if not grouped and item.key in manifest.done():  # finished just before the claim
+                        summary.skipped += 1
+                    else:
+                        attempt(n, item)
+                finally:
+                    if claims is not None:
+                        claims.release(item.key)
+        for n, item in held:  # the other run may have stopped without doing them
+            if item.key in manifest.done() or not claims.take(item.key):
+                summary.skipped += 1  # done, or still in the other run's hands
+                continue
+            try:
+                if item.key in manifest.done():
+                    summary.skipped += 1
+                else:
+                    attempt(n, item)
+            finally:
+                claims.release(item.key)
+    finally:
+        if claims is not None:
+            claims.release_all()
     return summary
