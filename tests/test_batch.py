@@ -451,3 +451,18 @@ def test_a_stale_claim_is_taken_over(tmp_path, text):
     _, summary = run(path, out_dir, runner)
     assert runner.calls == ["one"] and summary.generated == 1
     assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]
+
+
+def test_claims_of_another_host_or_of_a_reused_pid_do_not_block(tmp_path):
+    import socket
+
+    path = write(tmp_path, "one\ntwo\n")
+    out_dir = tmp_path / "o"
+    one, two = read(path)
+    _claim(out_dir, one.key, f"not-{socket.gethostname()} {os.getppid()}\n")  # cannot be checked from here
+    reused = _claim(out_dir, two.key, f"{socket.gethostname()} {os.getppid()}\n")
+    os.utime(reused, (0, 0))  # claimed in 1970: the live process with that pid started later
+    runner = FakeRunner()
+    run(path, out_dir, runner)
+    assert runner.calls == ["one", "two"]
+    assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]

@@ -274,8 +274,8 @@ def _error_text(exc: BaseException) -> str:
 class _Claims:
     """Which lines some run on this output folder is computing now: a hidden `.KEY.claim` file per
     line, created exclusively (so two runs never compute one line at the same time) and removed when
-    the line is done or fails. A claim whose process is gone (same host, pid not running) is stale and
-    taken over; where claims cannot be made (a read-only folder is caught earlier), lines just run."""
+    the line is done or fails. A stale claim (see `_stale`) is taken over; where claims cannot be made
+    (a read-only folder is caught earlier), lines just run."""
 
     def __init__(self, out_dir: Path):
         self.dir = Path(out_dir)
@@ -313,21 +313,38 @@ class _Claims:
 
 
 def _stale(path: Path) -> bool:
-    """Whether a claim was left by a process that no longer runs (on this host)."""
+    """Whether a claim no longer stands for a running computation: its process is gone (or its pid was
+    reused by a process started after the claim), it is empty or garbled (its writer died creating it),
+    or it was made on another host (which this host cannot check: the line is then computed here too,
+    never blocked by a run that may have died)."""
     try:
         host, pid = path.read_text().split()
         pid_ = int(pid)
+        claimed = path.stat().st_mtime
     except (OSError, ValueError):
-        return True  # empty or garbled: its writer died while creating it
+        return True
     if host != socket.gethostname():
-        return False  # another machine's run: trust it
+        return True
     try:
         os.kill(pid_, 0)
     except ProcessLookupError:
         return True
     except OSError:
-        return False  # exists (another user's process)
-    return False
+        pass  # exists (another user's process)
+    started = _process_start(pid_)
+    return started is not None and started > claimed + 1.0
+
+
+def _process_start(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch), where /proc tells (Linux); else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat[stat.rindex(")") + 2:].split()[19])  # field 22, starttime
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, StopIteration, IndexError):
+        return None
 
 
 def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, generator: str,
