@@ -23,11 +23,12 @@ runs with the preset's `cpu_threads` (see `Runner`), set for the call and restor
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -72,10 +73,31 @@ def resolve_dtype(preset: Preset, name: str | None = None) -> torch.dtype:
     return DTYPES[name]
 
 
+OFFLOADS = ("model", "sequential", "group")
+COMPILES = ("regional", "full")
+
+
+def _offload_mode(offload: Any) -> str | None:
+    """`offload` as one of OFFLOADS or None: False/None is none, True is "model" (the CLI's bare --offload)."""
+    if offload is None or offload is False:
+        return None
+    if offload is True:
+        return "model"
+    if offload in OFFLOADS:
+        return offload
+    raise RequestError(f"Unknown offload '{offload}'. Choose from: {', '.join(OFFLOADS)}.", field="offload",
+                       value=offload, expected=" or ".join(OFFLOADS))
+
+
 def load_pipeline(preset: Preset, device: str = "cpu", dtype: torch.dtype | None = None,
-                  offload: bool = False) -> Any:
+                  offload: Any = False, lora: Sequence[tuple[str, float]] = (), compile: str | None = None) -> Any:
     """The preset's diffusers pipeline via `from_pretrained`, with its scheduler overrides and VAE
-    settings applied, on `device` (or with model CPU offload)."""
+    settings applied, its LoRAs loaded, on `device` (or offloaded) and compiled as asked.
+
+    `lora`: (path, scale) pairs, each loaded with diffusers' `load_lora_weights` as adapter `lora<i>` and
+    weighted with `set_adapters` (needs peft). `offload`: see `Runner`. `compile`: "regional" compiles each
+    denoiser's repeated blocks (`compile_repeated_blocks`), "full" the whole denoiser (`Module.compile`);
+    torch compiles lazily, on the first call."""
     import diffusers
 
     check_weights(preset)
@@ -112,12 +134,53 @@ def load_pipeline(preset: Preset, device: str = "cpu", dtype: torch.dtype | None
         pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config, **overrides)
     if preset.vae_tiling and hasattr(pipe, "vae") and hasattr(pipe.vae, "enable_tiling"):
         pipe.vae.enable_tiling()
-    if offload:
+    if lora:
+        _load_loras(pipe, preset, lora)
+    mode = _offload_mode(offload)
+    if mode == "model":
         pipe.enable_model_cpu_offload(device=device)
+    elif mode == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    elif mode == "group":  # block by block, on a side stream where the device has them
+        pipe.enable_group_offload(onload_device=torch.device(device), offload_device=torch.device("cpu"),
+                                  offload_type="block_level", num_blocks_per_group=1,
+                                  use_stream=device.startswith("cuda"))
     else:
         pipe.to(device)
+    if compile is not None:
+        _compile(pipe, preset, compile)
     pipe.set_progress_bar_config(disable=True)  # the CLI draws its own
     return pipe
+
+
+def _load_loras(pipe: Any, preset: Preset, lora: Sequence[tuple[str, float]]) -> None:
+    if not hasattr(pipe, "load_lora_weights"):
+        raise RequestError(f"{type(pipe).__name__} ('{preset.name}') does not load LoRAs in diffusers "
+                           f"{__import__('diffusers').__version__}.", field="lora", value=[p for p, _ in lora],
+                           expected="a pipeline with load_lora_weights")
+    names = []
+    for i, (path, _scale) in enumerate(lora):
+        name = f"lora{i}"
+        try:
+            pipe.load_lora_weights(str(path), adapter_name=name)
+        except (OSError, ValueError, KeyError) as exc:  # not a LoRA file, or one for another model
+            raise RequestError(f"Could not load the LoRA {path} into '{preset.name}': "
+                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
+                               field="lora", value=str(path), expected=f"a LoRA for {preset.pipeline}") from None
+        names.append(name)
+    pipe.set_adapters(names, adapter_weights=[float(scale) for _, scale in lora])
+
+
+def _compile(pipe: Any, preset: Preset, how: str) -> None:
+    for name in expert_names(pipe):
+        module = getattr(pipe, name)
+        if how == "full":
+            module.compile()
+        elif getattr(module, "_repeated_blocks", None):
+            module.compile_repeated_blocks()
+        else:
+            raise RequestError(f"{type(module).__name__} ('{preset.name}') declares no repeated blocks for regional "
+                               "compilation; use `compile` full.", field="compile", value=how, expected="full")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -192,6 +255,10 @@ class Result:
     real_steps: list[int]
     forecast_steps: list[int]
     estimated_full_seconds: float | None = None  # what `seconds` would have been with every pass real
+    batch_size: int = 1              # samples made by the call that made this one (they share its seconds)
+    peak_memory_bytes: int | None = None        # the call's peak allocated device memory (CUDA only)
+    forecaster_state_bytes: int | None = None   # the forecasters' peak state during the call (all branches)
+    forecaster_state_device: str | None = None  # where that state lived
 
     @property
     def nfe(self) -> int:
@@ -253,8 +320,79 @@ class _TransformerTimer:
             h.remove()
 
 
+class _PeakMemory:
+    """The peak allocated device memory over a span, where the device counts it (CUDA); None elsewhere."""
+
+    def __init__(self, device: str):
+        self.cuda = device.startswith("cuda") and torch.cuda.is_available()
+        self.device = device
+
+    def start(self) -> None:
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def read(self) -> int | None:
+        return int(torch.cuda.max_memory_allocated(self.device)) if self.cuda else None
+
+
+def _check_loras(lora: Sequence[tuple[str, float]] | None) -> tuple[tuple[str, float], ...]:
+    """(path, scale) pairs checked before any model loads: the path exists, the scale is a finite number."""
+    out = []
+    for item in lora or ():
+        try:
+            path, scale = item
+        except (TypeError, ValueError):
+            raise RequestError(f"`lora` entries are (path, scale) pairs, got {item!r}.", field="lora", value=item,
+                               expected="(path, scale)") from None
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+            raise RequestError(f"`lora` scale for {path} must be a finite number, got {scale!r}.", field="lora",
+                               value=scale, expected="a finite number")
+        if not os.path.exists(path):
+            raise RequestError(f"`lora` {path}: no such file or folder. Give a .safetensors LoRA file or the folder "
+                               "holding pytorch_lora_weights.safetensors.", field="lora", value=str(path),
+                               expected="an existing LoRA file or folder")
+        out.append((str(path), float(scale)))
+    return tuple(out)
+
+
+def batch_key(job: Job) -> Job:
+    """What must be equal for jobs to share one pipeline call: everything but the prompt and the seed."""
+    return replace(job, prompt="", seed=0)
+
+
+def group_jobs(jobs: Sequence[Job], batch_size: int) -> list[list[int]]:
+    """Indices of `jobs` in groups of at most `batch_size` compatible jobs (same `batch_key`), each group in
+    the jobs' order and the groups ordered by their first job; `batch_size` 1 keeps every job alone."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise RequestError(f"`batch_size` must be a whole number >= 1, got {batch_size!r}.", field="batch_size",
+                           value=batch_size, expected="a whole number >= 1")
+    open_groups: dict[Any, list[int]] = {}
+    groups: list[list[int]] = []
+    for i, job in enumerate(jobs):
+        key = batch_key(job)
+        group = open_groups.get(key)
+        if group is None or len(group) >= batch_size:
+            group = []
+            groups.append(group)
+            open_groups[key] = group
+        group.append(i)
+    return groups
+
+
 class Runner:
     """Loads a preset's pipeline once (lazily) and runs jobs on it.
+
+    What users stack on a pipeline (all applied once, at load):
+
+    - `lora`: (path, scale) pairs loaded with diffusers' `load_lora_weights` (peft), weighted by `set_adapters`;
+    - `compile`: None, "regional" (`compile_repeated_blocks` on each denoiser: short compile, the usual
+      choice) or "full" (the whole denoiser); Spectrum's hooks run outside the compiled graphs, so a run
+      compiles a block's two variants (computed, skipped) once and nothing per step;
+    - `offload`: False, "model" (or True: `enable_model_cpu_offload`), "sequential"
+      (`enable_sequential_cpu_offload`), "group" (`enable_group_offload`, block by block; also on the CPU);
+    - `forecast_state`: "device" keeps the forecasters' state beside the head, "cpu" in host memory.
+
+    `generate_batch` runs several compatible jobs as one pipeline call (`group_jobs` forms the groups).
 
     `threads`: CPU threads for torch during this runner's pipeline calls, on the CPU only. None (the
     default) uses the preset's `cpu_threads` (the small embedded and tiny presets set 1, many times
@@ -264,15 +402,28 @@ class Runner:
     process. The CLI, which owns its process, also sets it once for the whole command.
     """
 
-    def __init__(self, preset: Preset, device: str = "auto", dtype: str | None = None, offload: bool = False,
-                 threads: int | None = None):
+    def __init__(self, preset: Preset, device: str = "auto", dtype: str | None = None, offload: Any = False,
+                 threads: int | None = None, lora: Sequence[tuple[str, float]] = (), compile: str | None = None,
+                 forecast_state: str = "device"):
+        from ..hooks.spectrum import FORECAST_STATES
+
         self.preset = preset
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(preset, dtype)
-        if offload and self.device == "cpu":
+        mode = _offload_mode(offload)
+        if mode in ("model", "sequential") and self.device == "cpu":
             raise RequestError("`offload` moves weights between CPU and an accelerator; it needs `device` cuda or mps.",
                                field="offload", value=offload, expected="a cuda or mps device")
-        self.offload = offload
+        self.offload = mode
+        self.lora = _check_loras(lora)
+        if compile is not None and compile not in COMPILES:
+            raise RequestError(f"Unknown compile '{compile}'. Choose from: {', '.join(COMPILES)}.", field="compile",
+                               value=compile, expected=" or ".join(COMPILES))
+        self.compile = compile
+        if forecast_state not in FORECAST_STATES:
+            raise RequestError(f"Unknown forecast_state '{forecast_state}'. Choose from: {', '.join(FORECAST_STATES)}.",
+                               field="forecast_state", value=forecast_state, expected=" or ".join(FORECAST_STATES))
+        self.forecast_state = forecast_state
         cpus = available_cpus()
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                     or not 0 <= threads <= cpus):
@@ -287,7 +438,7 @@ class Runner:
     @property
     def pipe(self) -> Any:
         if self._pipe is None:
-            self._pipe = load_pipeline(self.preset, self.device, self.dtype, self.offload)
+            self._pipe = load_pipeline(self.preset, self.device, self.dtype, self.offload, self.lora, self.compile)
         return self._pipe
 
     def _denoisers(self) -> list[torch.nn.Module]:
@@ -296,7 +447,8 @@ class Runner:
     def _sync(self) -> None:
         device_synchronizer(self.device)()
 
-    def call_kwargs(self, job: Job, generator: torch.Generator, steps: int | None = None) -> dict[str, Any]:
+    def call_kwargs(self, job: Job, generator: torch.Generator | list[torch.Generator],
+                    steps: int | None = None) -> dict[str, Any]:
         kwargs = dict(self.preset.call)
         kwargs.update(prompt=job.prompt, num_inference_steps=steps or job.steps, height=job.height,
                       width=job.width, generator=generator)
@@ -315,8 +467,21 @@ class Runner:
 
     def generate(self, job: Job, on_step: Callable[[StepInfo], None] | None = None) -> Result:
         """Run `job`; `on_step` is called after each denoising step."""
+        return self.generate_batch([job], on_step)[0]
+
+    def generate_batch(self, jobs: Sequence[Job], on_step: Callable[[StepInfo], None] | None = None) -> list[Result]:
+        """Run compatible `jobs` (see `batch_key`: they differ at most in prompt and seed) as one pipeline
+        call, a batch of len(jobs); one Result per job, in order. Each sample gets the noise of its own seed
+        and is forecast from its own features, so it is what `generate` makes of that job alone, up to the
+        float rounding of batched kernels. A single job runs exactly as `generate` does."""
         from ..hooks.spectrum import apply_spectrum, nfe_bounds
 
+        jobs = list(jobs)
+        if not jobs:
+            return []
+        job = jobs[0]
+        if any(batch_key(other) != batch_key(job) for other in jobs[1:]):
+            raise ValueError("generate_batch: the jobs differ in more than prompt and seed; group them with group_jobs")
         pipe = self.pipe
         if job.spectrum is not None and job.spectrum.nfe is not None:
             # Exact bounds need the pipeline (Wan2.2's two experts each restart the warm-up).
@@ -325,7 +490,8 @@ class Runner:
                 raise RequestError(f"`nfe` {job.spectrum.nfe} is not attainable for {self.preset.name} with "
                                    f"{job.steps} steps and warmup {job.spectrum.warmup}: choose {lo} to {hi}.",
                                    field="nfe", value=job.spectrum.nfe, expected=f"{lo} to {hi}")
-        handle = apply_spectrum(pipe, job.spectrum) if job.spectrum is not None else None
+        handle = (apply_spectrum(pipe, job.spectrum, forecast_state=self.forecast_state)
+                  if job.spectrum is not None else None)
         timer = _TransformerTimer(self._denoisers(), self.device)
         step_real: list[bool] = []
         pending: list[bool] = []  # real/forecast of the transformer calls of the current step
@@ -343,10 +509,16 @@ class Runner:
                 on_step(StepInfo(step=i, num_steps=job.steps, real=real))
             return callback_kwargs
 
-        kwargs = self.call_kwargs(job, torch.Generator("cpu").manual_seed(job.seed))
+        if len(jobs) == 1:
+            kwargs = self.call_kwargs(job, torch.Generator("cpu").manual_seed(job.seed))
+        else:  # one generator per sample: sample i gets the noise a call of job i alone would
+            kwargs = self.call_kwargs(job, [torch.Generator("cpu").manual_seed(j.seed) for j in jobs])
+            kwargs["prompt"] = [j.prompt for j in jobs]
         kwargs["callback_on_step_end"] = on_step_end
+        peak = _PeakMemory(self.device)
         try:
             self._sync()
+            peak.start()
             start = time.perf_counter()
             try:
                 with torch_threads(self.threads):
@@ -357,27 +529,36 @@ class Runner:
                 raise
             self._sync()
             seconds = time.perf_counter() - start
+            peak_bytes = peak.read()
             stats = handle.stats if handle is not None else None
         finally:
             timer.remove()
             if handle is not None:
                 handle.remove()
 
-        media = output.frames[0] if self.preset.is_video else output.images[0]
-        if isinstance(media, (np.ndarray, torch.Tensor)):  # "np" as asked (a custom pipeline may differ)
-            if not bool(np.isfinite(np.asarray(media, dtype=np.float32)).all()):
-                raise NonFiniteOutput(self.preset.name, "frames" if self.preset.is_video else "image")
-            if not self.preset.is_video:
-                media = _images_to_pil(np.asarray(media)[None])[0]
+        samples = output.frames if self.preset.is_video else output.images
+        media_list = []
+        for i in range(len(jobs)):
+            media = samples[i]
+            if isinstance(media, (np.ndarray, torch.Tensor)):  # "np" as asked (a custom pipeline may differ)
+                if not bool(np.isfinite(np.asarray(media, dtype=np.float32)).all()):
+                    raise NonFiniteOutput(self.preset.name, "frames" if self.preset.is_video else "image")
+                if not self.preset.is_video:
+                    media = _images_to_pil(np.asarray(media)[None])[0]
+            media_list.append(media)
         real_steps = [i for i, r in enumerate(step_real) if r]
         forecast_steps = [i for i, r in enumerate(step_real) if not r]
         estimated = None
         if stats is not None:
             # Time the forecast steps saved, on top of what this run took.
             estimated = seconds + max(0.0, stats.estimated_full_seconds - stats.denoise_seconds)
-        return Result(job=job, model=self.preset.name, media=media, seconds=seconds,
-                      transformer_seconds=timer.seconds, transformer_calls=timer.calls,
-                      real_steps=real_steps, forecast_steps=forecast_steps, estimated_full_seconds=estimated)
+        return [Result(job=j, model=self.preset.name, media=media, seconds=seconds,
+                       transformer_seconds=timer.seconds, transformer_calls=timer.calls,
+                       real_steps=list(real_steps), forecast_steps=list(forecast_steps),
+                       estimated_full_seconds=estimated, batch_size=len(jobs), peak_memory_bytes=peak_bytes,
+                       forecaster_state_bytes=stats.forecaster_state_bytes if stats is not None else None,
+                       forecaster_state_device=stats.forecaster_state_device if stats is not None else None)
+                for j, media in zip(jobs, media_list)]
 
     def compare(self, job: Job, on_step: Callable[[str, StepInfo], None] | None = None,
                 warmup: bool = True) -> Comparison:

@@ -21,6 +21,20 @@ that sees a timesteps tensor other than the current run's starts a new run — s
 every call, including after a call that raised, and the step count comes from the call itself. The step
 index is the pipeline's (its cache context's ``step_index`` when given, else the scheduler's), so branches
 and experts never depend on counting alternate calls.
+
+What users stack on a pipeline keeps working (``tests/test_stack.py``):
+
+- LoRA (``load_lora_weights``): peft's layers live inside the blocks; a skipped block skips them too, and the
+  forecast is fitted on the LoRA'd features.
+- ``torch.compile``, whole-transformer or regional (``compile_repeated_blocks``): every decision, clock read and
+  forecaster update/prediction runs in ``@torch.compiler.disable`` functions, so the compiled graphs see only
+  tensors and two booleans per block (real or skipped) and are not recompiled from step to step.
+- Offloading (model, sequential, group): the forecaster's state is created on the device of the first
+  feature the head sees — the device the head runs on — and a forecast is moved to the head's device and
+  dtype before it is used. ``forecast_state="cpu"`` keeps the state in host memory instead (for GPUs too
+  small for it), at the cost of a device-to-host copy per real pass and a host-to-device copy per forecast.
+- Batches: the forecast is element-wise in the features, so every sample of a batched call is forecast
+  from its own trajectory.
 """
 
 from __future__ import annotations
@@ -42,13 +56,14 @@ from ..method.schedule import plan_config, segments_nfe_range
 from .families import SKIP_PLACEHOLDERS, block_outputs, blocks, expert_lengths, expert_names, expert_segments, family_for
 from .stats import CallStats, StepEvent, sync_clock
 
-__all__ = ["apply_spectrum", "nfe_bounds", "SpectrumHandle", "CallStats", "StepEvent"]
+__all__ = ["apply_spectrum", "nfe_bounds", "SpectrumHandle", "CallStats", "StepEvent", "FORECAST_STATES"]
 
 _MODEL_HOOK = "spectrum_model"
 _BLOCK_HOOK = "spectrum_block"
 _HEAD_HOOK = "spectrum_head"
 _DEFAULT_BRANCH = "default"
 _UNMARKED_BRANCHES = ("cond", "uncond")  # in the order a pipeline without cache contexts makes the calls
+FORECAST_STATES = ("device", "cpu")  # where the forecasters keep their state (see apply_spectrum)
 
 
 class _BranchState(BaseState):
@@ -154,9 +169,10 @@ class _Run:
 class _Session:
     """Everything one ``apply_spectrum`` shares across its hooks: the pipeline, config, run and stats."""
 
-    def __init__(self, pipe: Any, config: SpectrumConfig, experts: list[str]):
+    def __init__(self, pipe: Any, config: SpectrumConfig, experts: list[str], forecast_state: str = "device"):
         self._pipe = weakref.ref(pipe)
         self.config = config
+        self.forecast_state = forecast_state
         self.experts = experts
         self.model_hooks: dict[str, SpectrumModelHook] = {}
         self.run: _Run | None = None
@@ -234,6 +250,15 @@ class _Session:
             return int(index) - self.run.offset
         return branch.calls
 
+    def state_bytes(self) -> int:
+        """Bytes held by every branch's forecaster of every expert right now."""
+        total = 0
+        for hook in self.model_hooks.values():
+            for state in hook.state_manager.branches.values():
+                measure = getattr(state.forecaster, "state_bytes", None)
+                total += int(measure()) if measure is not None else 0
+        return total
+
     def record(self, branch: str, decision: _Decision, seconds: float, started: float) -> None:
         run = self.run
         stats = run.stats
@@ -252,6 +277,7 @@ class _Session:
         if run.started is None:
             run.started = started
         stats.denoise_seconds = stats.call_seconds = started + seconds - run.started
+        stats.forecaster_state_bytes = max(stats.forecaster_state_bytes, self.state_bytes())
         event = StepEvent(decision.step, stats.num_steps, branch, decision.real, seconds)
         for listener in list(self.listeners):
             listener(event)
@@ -271,6 +297,7 @@ class SpectrumModelHook(ModelHook):
         cfg = session.config
         self.state_manager = _BranchStates(lambda: forecaster_for(cfg))
         self.current: _Decision | None = None
+        self._started = 0.0
 
     def initialize_hook(self, module: torch.nn.Module) -> torch.nn.Module:
         if self.branch_argument is not None:
@@ -282,18 +309,28 @@ class SpectrumModelHook(ModelHook):
         return module
 
     def new_forward(self, module: torch.nn.Module, *args, **kwargs):
-        started = sync_clock()  # the forecast itself is part of a skipped step's cost
-        decision = self._decide(args, kwargs)
-        self.current = decision
+        self._begin(args, kwargs)
         try:
             output = self.fn_ref.original_forward(*args, **kwargs)
-        finally:
+        except BaseException:
             self.current = None
-        seconds = sync_clock() - started
-        self._record(decision, seconds, started)
+            raise
+        self._end()
         return output
 
     @torch.compiler.disable
+    def _begin(self, args: tuple, kwargs: dict) -> None:
+        started = sync_clock()  # the forecast itself is part of a skipped step's cost
+        self.current = self._decide(args, kwargs)
+        self._started = started
+
+    @torch.compiler.disable
+    def _end(self) -> None:
+        decision, started = self.current, self._started
+        self.current = None
+        seconds = sync_clock() - started
+        self._record(decision, seconds, started)
+
     def _decide(self, args: tuple, kwargs: dict) -> _Decision:
         session = self.session
         run = session.current_run()
@@ -331,7 +368,6 @@ class SpectrumModelHook(ModelHook):
                 run.stats.fallbacks += 1
         return decision
 
-    @torch.compiler.disable
     def _record(self, decision: _Decision, seconds: float, started: float) -> None:
         name = self.state_manager.branch_name
         label = self.expert if name == _DEFAULT_BRANCH else f"{self.expert}/{name}"
@@ -370,6 +406,8 @@ class _SkipBlockHook(ModelHook):
         return module
 
     def new_forward(self, module: torch.nn.Module, *args, **kwargs):
+        # Read inline, not in a disabled function: under regional compilation (fullgraph=True too) the
+        # block's graph is specialised on this one boolean, so each block compiles twice (run, skip), once.
         decision = self.owner.current
         if decision is None or decision.real:
             output = self.fn_ref.original_forward(*args, **kwargs)
@@ -416,21 +454,34 @@ class _HeadHook(ModelHook):
         self.owner = owner
 
     def pre_forward(self, module: torch.nn.Module, *args, **kwargs):
+        hidden = self._head_input(args[0])
+        return (hidden, *args[1:]), kwargs
+
+    @torch.compiler.disable
+    def _head_input(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The tensor the head gets: the block stack's output on a real step (fed to the forecaster), the
+        forecast on a skipped one, on the head's device and in its dtype."""
         decision = self.owner.current
         if decision is None:
-            return args, kwargs
-        hidden = args[0]
+            return hidden
+        session = self.owner.session
         if decision.real:
             if decision.in_segment:
-                decision.branch.forecaster.update(decision.tau, hidden)
-            return args, kwargs
-        forecast = decision.forecast.to(device=hidden.device, dtype=hidden.dtype)
+                feature = hidden.detach()
+                if session.forecast_state == "cpu":
+                    feature = feature.to("cpu")
+                decision.branch.forecaster.update(decision.tau, feature)
+                stats = session.run.stats if session.run is not None else None
+                if stats is not None and stats.forecaster_state_device is None:
+                    stats.forecaster_state_device = str(feature.device)
+            return hidden
+        forecast = decision.forecast.to(device=hidden.device, dtype=hidden.dtype, non_blocking=True)
         if forecast.shape != hidden.shape:
             raise RuntimeError(
                 f"forecast shape {tuple(forecast.shape)} does not match the block output {tuple(hidden.shape)}: "
                 "the inputs changed shape within one run"
             )
-        return (forecast, *args[1:]), kwargs
+        return forecast
 
 
 class SpectrumHandle:
@@ -488,12 +539,17 @@ class SpectrumHandle:
         return f"SpectrumHandle({state}, {self.config}, experts={list(self._modules)})"
 
 
-def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides: Any) -> SpectrumHandle:
+def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, *, forecast_state: str = "device",
+                   **overrides: Any) -> SpectrumHandle:
     """Accelerate ``pipe`` with Spectrum; returns a handle with ``.stats`` and ``.remove()``.
 
     ``pipe`` is a diffusers pipeline whose denoiser is a supported transformer (``families.FAMILIES``, matched by class);
     every transformer it carries (Wan2.2's two experts) gets its own state and schedule segment. Keyword
     overrides are applied to ``config``: ``apply_spectrum(pipe, nfe=14)``.
+
+    ``forecast_state`` is where the forecasters keep their state: ``"device"`` (the default) on the device
+    the output head runs on, ``"cpu"`` in host memory (a copy to the host per real pass, to the device per
+    forecast; the fit and the forecast then run on the CPU).
 
     Example:
         >>> handle = apply_spectrum(pipe, SpectrumConfig(nfe=14))
@@ -502,6 +558,8 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides:
         14
         >>> handle.remove()
     """
+    if forecast_state not in FORECAST_STATES:
+        raise ValueError(f"forecast_state must be one of {', '.join(FORECAST_STATES)}, got {forecast_state!r}")
     config = (config or SpectrumConfig()).replace(**overrides) if overrides else (config or SpectrumConfig())
     experts = expert_names(pipe)
     if not experts:
@@ -511,8 +569,12 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, **overrides:
     for name, module in modules.items():
         if HookRegistry.check_if_exists_or_initialize(module).get_hook(_MODEL_HOOK) is not None:
             raise RuntimeError(f"Spectrum is already applied to pipe.{name}: call handle.remove() first")
+        if getattr(module, "is_cache_enabled", False):  # diffusers' enable_cache (FirstBlockCache, TaylorSeer, ...)
+            raise RuntimeError(f"pipe.{name} already has a diffusers cache enabled "
+                               f"({type(module._cache_config).__name__}); Spectrum does not stack on it: "
+                               f"call pipe.{name}.disable_cache() first")
 
-    session = _Session(pipe, config, experts)
+    session = _Session(pipe, config, experts, forecast_state)
     for name, module in modules.items():
         family = families[name]
         hook = SpectrumModelHook(session, name, family.branch_argument)

@@ -34,6 +34,10 @@ class CallStats:
     included; prompt encoding happens before the hooks see anything, so time a whole call around it). The
     end is seen where the transformer is a diffusers ``CacheMixin`` (FLUX, HunyuanVideo, Wan); elsewhere
     (SD3) ``call_seconds`` equals ``denoise_seconds``.
+
+    ``forecaster_state_bytes`` is the most memory every forecaster of the call (all experts and branches)
+    held at once, on ``forecaster_state_device`` (the device of the features it was fed: the head's, or
+    ``"cpu"`` with ``forecast_state="cpu"``; ``None`` before the first real pass).
     """
 
     num_steps: int
@@ -49,6 +53,8 @@ class CallStats:
     forecast_call_seconds: float = 0.0
     denoise_seconds: float = 0.0
     call_seconds: float = 0.0
+    forecaster_state_bytes: int = 0
+    forecaster_state_device: str | None = None
 
     @property
     def nfe(self) -> int:
@@ -81,6 +87,8 @@ class CallStats:
             "forecast_call_seconds": self.forecast_call_seconds,
             "denoise_seconds": self.denoise_seconds,
             "call_seconds": self.call_seconds,
+            "forecaster_state_bytes": self.forecaster_state_bytes,
+            "forecaster_state_device": self.forecaster_state_device,
             "schedule": self.schedule,
         }
 

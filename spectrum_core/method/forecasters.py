@@ -82,7 +82,9 @@ class ChebyshevForecaster:
     The moments are kept whitened, B = R⁻ᵀXᵀH with RᵀR = XᵀX + λI (R in float64): the forecast is then
     (R⁻ᵀx*)ᵀB, and float32 rounding of B is not magnified by the conditioning of the Gram matrix, which is
     poor early in a run when all passes sit near τ = -1. Each real pass updates B in place through a
-    lower-triangular (M+1)² map, (M+1)(M+2)/2 axpys over the features.
+    lower-triangular (M+1)² map, B' = T B + v hᵀ, in one pass over the state: column chunks of B small
+    enough to stay in cache go through one small matmul each, so the state is read and written once per
+    update (``_fused_update``), and a prediction reads it once (``_fused_combine``).
 
     Args:
         degree: M, the highest Chebyshev degree (M+1 basis functions). Default 4.
@@ -133,12 +135,7 @@ class ChebyshevForecaster:
         # B' = L'⁻¹(L B + x h) = T B + v h with T = L'⁻¹L lower triangular: update rows bottom-up in place.
         T = torch.linalg.solve_triangular(self._chol, old_chol, upper=False)
         v = torch.linalg.solve_triangular(self._chol, x.unsqueeze(1), upper=False).squeeze(1)
-        B = self._moments
-        for i in reversed(range(self.degree + 1)):
-            B[i].mul_(float(T[i, i]))
-            for j in range(i):
-                B[i].add_(B[j], alpha=float(T[i, j]))
-            B[i].add_(h, alpha=float(v[i]))
+        _fused_update(self._moments, T, v, h)
         if self.blend < 1:  # the linear term needs them; w=1 (the paper) keeps no feature at all
             self._last = (self._last + [(float(tau), feature.detach().clone())])[-2:]
         self._count += 1
@@ -151,17 +148,91 @@ class ChebyshevForecaster:
     def predict(self, tau: float) -> torch.Tensor:
         if self._count == 0:
             raise RuntimeError("predict() before any update(): the forecaster has no real pass to fit")
-        out = torch.zeros_like(self._moments[0])
+        # h = w·Σ_p b_p B_p + (1-w)·(h_i + k·(h_i − h_{i−1})), in one chunked pass over the moment rows and
+        # the last two features.
+        rows, weights = [], []
         if self.blend > 0:
-            for p, w in enumerate(self.basis_weights(tau).tolist()):
-                out.add_(self._moments[p], alpha=self.blend * w)
+            rows = [self._moments[p] for p in range(self.degree + 1)]
+            weights = [self.blend * b for b in self.basis_weights(tau).tolist()]
+        linear = None
         if self.blend < 1:
-            out.add_(_linear_extrapolation(self._last, tau, self.linear_cap), alpha=1.0 - self.blend)
-        return out
+            linear = _linear_terms(self._last, tau, self.linear_cap)
+        return _fused_combine(rows, weights, linear, 1.0 - self.blend)
 
     def state_bytes(self) -> int:
         tensors = ([self._moments] if self._moments is not None else []) + [h for _, h in self._last]
         return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _chunk(t: torch.Tensor) -> int:
+    """Columns per chunk of a fused pass: (M+1) float32 rows of a chunk stay in cache (640 KB on a CPU at
+    M=4, 20 MB of a GPU's L2), a multiple of every vector width so no element takes another code path."""
+    return 1 << 20 if t.device.type == "cuda" else 1 << 15
+
+
+def _fused_update(B: torch.Tensor, T: torch.Tensor, v: torch.Tensor, h: torch.Tensor) -> None:
+    """B ← T B + v hᵀ in place, B of shape (M+1, *F) float32, h of shape F (any dtype), T lower triangular.
+
+    The arithmetic is that of updating whole rows bottom-up — B_i ← T_ii·B_i + Σ_{j<i} T_ij·B_j + v_i·h,
+    one rounding per term in that order — done chunk by chunk of columns, so each element is computed
+    exactly as before while the state is streamed from memory once (read and written) and h read once."""
+    rows = B.shape[0]
+    flat = B.view(rows, -1)
+    hf = h.reshape(-1)
+    diag = [float(T[i, i]) for i in range(rows)]
+    lower = [[float(T[i, j]) for j in range(i)] for i in range(rows)]
+    gains = [float(x) for x in v]
+    step = _chunk(B)
+    for start in range(0, flat.shape[1], step):
+        block = flat[:, start : start + step]
+        hc = hf[start : start + step].to(torch.float32)
+        for i in reversed(range(rows)):
+            row = block[i]
+            row.mul_(diag[i])
+            for j in range(i):
+                row.add_(block[j], alpha=lower[i][j])
+            row.add_(hc, alpha=gains[i])
+
+
+def _fused_combine(rows: list[torch.Tensor], weights: list[float],
+                   linear: tuple[float, torch.Tensor, torch.Tensor | None] | None = None,
+                   linear_weight: float = 0.0) -> torch.Tensor:
+    """Σ weights[p]·rows[p] (+ linear_weight·(h_i + k·(h_i − h_{i−1})) when ``linear`` = (k, h_i, h_{i−1})
+    is given; just h_i when h_{i−1} is None), in float32, chunk by chunk: each row is read once, and each
+    element gets the same operations in the same order as whole-tensor arithmetic would give it."""
+    out = torch.zeros(rows[0].shape if rows else linear[1].shape, dtype=torch.float32,
+                      device=(rows[0] if rows else linear[1]).device)
+    flat_out = out.view(-1)
+    flat = [r.reshape(-1) for r in rows]
+    if linear is not None:
+        k, h1, h0 = linear
+        h1f, h0f = h1.reshape(-1), (h0.reshape(-1) if h0 is not None else None)
+    step = _chunk(out)
+    for start in range(0, flat_out.numel(), step):
+        stop = start + step
+        block = flat_out[start:stop]
+        for r, w in zip(flat, weights):
+            block.add_(r[start:stop], alpha=w)
+        if linear is not None:
+            a = _f32(h1f[start:stop])
+            lin = a if h0f is None else a + k * (a - _f32(h0f[start:stop]))
+            block.add_(lin, alpha=linear_weight)
+    return out
+
+
+def _linear_terms(last: list[tuple[float, torch.Tensor]], tau: float,
+                  cap: float | None = None) -> tuple[float, torch.Tensor, torch.Tensor | None]:
+    """(k, h_i, h_{i−1}) of ``_linear_extrapolation`` (h_{i−1} None after one pass)."""
+    if not last:
+        raise RuntimeError("linear extrapolation needs the last features: construct the forecaster with blend < 1")
+    (t1, h1) = last[-1]
+    if len(last) < 2:
+        return 0.0, h1, None
+    (t0, h0) = last[-2]
+    k = (tau - t1) / (t1 - t0)
+    if cap is not None:
+        k = min(k, cap)
+    return k, h1, h0
 
 
 def _linear_extrapolation(last: list[tuple[float, torch.Tensor]], tau: float, cap: float | None = None) -> torch.Tensor:
