@@ -128,6 +128,9 @@ _JOB_OPTIONS: Mapping[str, tuple[Any, tuple[str, ...], str]] = {
     "guidance": (float, ("-g",), f"Guidance scale. {_PRESET}"),
     "method": (Method, (), f"spectrum (Chebyshev forecast), taylor, reuse, linear (capped extrapolation), or none (the "
                f"plain pipeline). {_PRESET}"),
+    "profile": (str, (), "A calibration profile (a file spectrum calibrate wrote), or none for the paper's reference "
+                "schedule. \\[default: a shipped or calibrated profile that matches the model, steps, guidance, "
+                "size and budget, else the reference]"),
 }
 assert set(_JOB_OPTIONS) == set(JOB_KNOBS), "every knob of build_job has an option"
 
@@ -140,7 +143,7 @@ def knob_parameters(names: Iterable[str] | None = None) -> list[inspect.Paramete
     for name in (JOB_KNOBS + tuple(fields)) if names is None else tuple(names):
         if name in _JOB_OPTIONS:
             typ, short, text = _JOB_OPTIONS[name]
-            panel = SPECTRUM_PANEL if name == "method" else GEN_PANEL
+            panel = SPECTRUM_PANEL if name in ("method", "profile") else GEN_PANEL
         else:
             typ, short, panel = scalar_type(fields[name]) or str, (), SPECTRUM_PANEL
             text = f"{helps.get(name, '')} {_PRESET}".strip()

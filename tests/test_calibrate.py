@@ -100,15 +100,21 @@ def test_calibrating_a_tiny_model_writes_a_profile_that_runs_exactly_its_steps(t
         assert len(steps) == int(k) and steps[0] == 0 and steps == sorted(set(steps)) and steps[-1] < 12
     assert data["calibration"]["runs"] > 0 and data["calibration"]["seconds"] > 0
     # gen finds it on its own for that model, step count and budget, and runs exactly those steps
-    rec = json.loads(run("gen", "a cat", "-m", "tiny-flux", "--steps", "12", "--nfe", "5", "--json",
-                         "-o", str(tmp_path / "a.png")).stdout)
+    result = run("gen", "a cat", "-m", "tiny-flux", "--steps", "12", "--nfe", "5", "--json", "-o", str(tmp_path / "a.png"))
+    assert result.exit_code == 0, result.output
+    rec = json.loads(result.stdout)
     assert rec["profile"] == data["id"]
     assert rec["real_steps"] == data["budgets"]["5"]["real_steps"][0]
-    rec = json.loads(run("gen", "a cat", "-m", "tiny-flux", "--steps", "12", "--nfe", "5", "--profile", "none",
+    # the budget 5 is below what the reference rule can do at 12 steps (6 to 12): only the profile runs it
+    result = run("gen", "a cat", "-m", "tiny-flux", "--steps", "12", "--nfe", "5", "--profile", "none",
+                 "-o", str(tmp_path / "b.png"))
+    assert result.exit_code == 2 and "6 to 12" in result.output
+    rec = json.loads(run("gen", "a cat", "-m", "tiny-flux", "--steps", "12", "--nfe", "7", "--profile", "none",
                          "--json", "-o", str(tmp_path / "b.png")).stdout)
-    assert rec["profile"] == "reference"
+    assert rec["profile"] == "reference" and rec["nfe"] == 7
+    assert rec["real_steps"] != data["budgets"]["7"]["real_steps"][0]
     # another budget or step count: the reference, never the nearest profile
-    for extra in (["--steps", "12", "--nfe", "6"], ["--steps", "14", "--nfe", "5"]):
+    for extra in (["--steps", "12", "--nfe", "6"], ["--steps", "14", "--nfe", "7"]):
         rec = json.loads(run("gen", "a cat", "-m", "tiny-flux", *extra, "--json", "-o", str(tmp_path / "c.png"),
                              "--overwrite").stdout)
         assert rec["profile"] == "reference"

@@ -115,7 +115,10 @@ def line_key(preset: Preset, job: Job, out: str | None) -> str:
     """A line's identity in the manifest: the model and the fully resolved job (and its `out`). Unset
     (None) settings are left out, so a setting added in a later version with a None default does not
     change the keys of what an older version finished (its resume still skips them)."""
-    identity = _without_none({"model": preset.name, "source": preset.source, "job": job.to_dict(), "out": out})
+    job_dict = job.to_dict()
+    if job_dict.get("profile") == "reference":  # as before profiles existed: older manifests keep their keys
+        del job_dict["profile"]
+    identity = _without_none({"model": preset.name, "source": preset.source, "job": job_dict, "out": out})
     return hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

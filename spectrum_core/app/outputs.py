@@ -113,7 +113,7 @@ def settings(preset: Preset, result: Any) -> dict[str, Any]:
         "model": preset.name, "prompt": job.prompt, "seed": job.seed, "steps": job.steps, "method": job.method,
         "nfe": result.nfe, "real_steps": result.real_steps, "forecast_steps": result.forecast_steps,
         "height": job.height, "width": job.width, "frames": job.frames, "fps": job.fps, "guidance": job.guidance,
-        "spectrum": None if job.spectrum is None else job.spectrum.to_dict(),
+        "spectrum": None if job.spectrum is None else job.spectrum.to_dict(), "profile": job.profile,
     }
 
 

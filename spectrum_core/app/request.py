@@ -45,6 +45,7 @@ class Job:
     guidance: float | None
     method: str                       # "spectrum" | "taylor" | "reuse" | "none"
     spectrum: Any = None              # SpectrumConfig, or None for method "none"
+    profile: str = "reference"        # id of the calibration profile applied, or "reference" (none)
 
     @property
     def signature(self) -> str:
@@ -72,7 +73,7 @@ class Job:
 
 # The knobs `build_job` reads from its mapping: the job's own, then every SpectrumConfig field but the
 # forecaster (which `method` sets). Front ends derive their options from these names.
-JOB_KNOBS: tuple[str, ...] = ("seed", "steps", "height", "width", "frames", "fps", "guidance", "method")
+JOB_KNOBS: tuple[str, ...] = ("seed", "steps", "height", "width", "frames", "fps", "guidance", "method", "profile")
 SPECTRUM_KNOBS: tuple[str, ...] = tuple(f.name for f in fields(SpectrumConfig) if f.name != "forecaster")
 KNOBS: tuple[str, ...] = JOB_KNOBS + SPECTRUM_KNOBS
 
@@ -112,8 +113,14 @@ def build_job(preset: Preset, prompt: str, knobs: Mapping[str, Any] | None = Non
     it (``build_job(preset, "a fox", nfe=14)``). A given nfe, alpha or interval replaces the preset's
     schedule; SpectrumConfig checks the Spectrum knobs (and that those three exclude each other). A knob
     that would have no effect (a Spectrum setting with method "none", degree with the Taylor
-    forecaster, ...) is refused rather than ignored."""
+    forecaster, ...) is refused rather than ignored.
+
+    `profile` (None: automatic, "none": the reference schedule, or a path) picks a calibration profile
+    (see `app.profiles`): with the default method and no schedule or forecaster knob, a profile that
+    matches the model, sampler, steps, guidance, size and budget sets the real steps and the forecaster,
+    and `Job.profile` names it ("reference" when none applied)."""
     from ..method.schedule import nfe_range
+    from . import profiles
 
     given = {k: v for k, v in {**(knobs or {}), **more}.items() if v is not None}
     unknown = sorted(set(given) - set(KNOBS))
@@ -192,13 +199,24 @@ def build_job(preset: Preset, prompt: str, knobs: Mapping[str, Any] | None = Non
         raise RequestError(f"`guidance` must be a finite number >= 0, got {guidance!r}.", field="guidance",
                            value=guidance, expected="a finite number >= 0")
 
-    config = None
+    profile = given.get("profile")
+    if profile is not None and not isinstance(profile, (str, Path)):
+        raise RequestError(f"`profile` must be a profile file's path or none, got {profile!r}.", field="profile",
+                           value=profile, expected="a path or none")
+    config, profile_id = None, profiles.REFERENCE
     if method != "none":
         try:  # replace() lets a given nfe, alpha or interval displace the preset's schedule
             config = defaults.config.replace(forecaster=FORECASTER_FOR_METHOD[method], **spectrum_given)
         except ConfigError as exc:
             raise _config_error(exc) from None
-        if config.nfe is not None and preset.experts == 1:  # several experts: checked when the call plans
+        try:
+            config, profile_id = profiles.resolve(preset, config, steps, guidance, profile, height=height,
+                                                  width=width, frames=frames, given=spectrum_given.keys(),
+                                                  method=method)
+        except ConfigError as exc:
+            raise _config_error(exc) from None
+        # A profile's steps are checked by SpectrumConfig; the rule's attainable range applies otherwise.
+        if config.nfe is not None and config.real_steps is None and preset.experts == 1:
             lo, hi = nfe_range(steps, config.warmup)
             if not lo <= config.nfe <= hi:
                 raise RequestError(
@@ -206,7 +224,7 @@ def build_job(preset: Preset, prompt: str, knobs: Mapping[str, Any] | None = Non
                     f"choose {lo} to {hi}.", field="nfe", value=config.nfe, expected=f"{lo} to {hi}"
                 )
     return Job(prompt=prompt, seed=seed, steps=steps, height=height, width=width, frames=frames, fps=fps,
-               guidance=guidance, method=method, spectrum=config)
+               guidance=guidance, method=method, spectrum=config, profile=profile_id)
 
 
 def check_weights(preset: Preset) -> None:

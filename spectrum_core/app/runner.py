@@ -483,7 +483,7 @@ class Runner:
         if any(batch_key(other) != batch_key(job) for other in jobs[1:]):
             raise ValueError("generate_batch: the jobs differ in more than prompt and seed; group them with group_jobs")
         pipe = self.pipe
-        if job.spectrum is not None and job.spectrum.nfe is not None:
+        if job.spectrum is not None and job.spectrum.nfe is not None and job.spectrum.real_steps is None:
             # Exact bounds need the pipeline (Wan2.2's two experts each restart the warm-up).
             lo, hi = nfe_bounds(pipe, job.steps, job.spectrum.warmup)
             if not lo <= job.spectrum.nfe <= hi:
