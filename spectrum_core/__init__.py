@@ -31,6 +31,7 @@ _EXPORTS = {
     "load_preset": "app.presets",
     "build_job": "app.request",
     "Runner": "app.runner",
+    "profiled_config": "app.profiles",
 }
 
 
@@ -65,5 +66,6 @@ __all__ = [
     "load_preset",
     "build_job",
     "Runner",
+    "profiled_config",
 ]
 assert set(__all__) == set(_EXPORTS)

@@ -118,3 +118,21 @@ def test_shipped_profiles_are_valid_and_match_their_presets():
         for k, entry in data["budgets"].items():
             steps = [s for segment in entry["real_steps"] for s in segment]
             assert len(steps) == int(k) and all(0 <= s < data["match"]["steps"] for s in steps)
+
+
+@pytest.mark.parametrize("name", ["shapes", "moving"])
+def test_python_users_get_the_profile_build_job_applies(name):
+    """profiled_config (the step before apply_spectrum) picks the same profile and config as build_job."""
+    from spectrum_core import profiled_config
+    from spectrum_core.app.request import build_job
+    from spectrum_core.models import prompt_world
+
+    preset = load_preset(name)
+    prompt = prompt_world(name).eval_prompts(1)[0]
+    for knobs in ({"nfe": 10}, {"nfe": 14}, {"nfe": 10, "steps": 30}, {"nfe": 9, "steps": 40}, {}):
+        job = build_job(preset, prompt, knobs)
+        config, used = profiled_config(name, **knobs)
+        assert (config, used) == (job.spectrum, job.profile), knobs
+    assert profiled_config(name, nfe=10)[1] != profiles.REFERENCE          # shipped: 50 steps, 10 of 50
+    assert profiled_config(name, nfe=9, steps=40)[1] == profiles.REFERENCE  # never the nearest
+    assert profiled_config(name, "none", nfe=10)[1] == profiles.REFERENCE

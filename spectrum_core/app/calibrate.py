@@ -22,6 +22,7 @@ What it does (docs/method.md#calibrated-schedules), for one preset, step count a
    mean wins. The reference (the preset's Spectrum at the same budget on the paper's schedule) runs on the
    same samples, and the profile records the gain over it.
 
+Full mode records 3 trajectory samples (costs and weights averaged) and chooses on 4 others.
 Cost: (1 + probed steps) full runs per trajectory sample plus (candidates + 2) runs per selection sample and
 budget. ``fast=True`` probes every third step (amplification interpolated in log space between probes),
 uses one selection sample and two candidates: about a third of the runs, with a noisier choice.
@@ -62,6 +63,11 @@ __all__ = [
 
 PERTURBATION = 0.01        # relative size of the one-step feature perturbation
 FAST_PROBE_EVERY = 3       # fast mode: probe amplification on every third step
+# Full mode: the costs and amplification are averaged over this many recorded trajectories, and the
+# forecaster is chosen on this many other samples. One of each picked schedules that did not carry over to
+# other prompts (per-sample PSNR on these models spreads over +-10 dB), so the full mode pays for several.
+FULL_TRAJECTORIES = 3
+FULL_SELECTION = 4
 CALIBRATION_SEED = 15_000  # seeds of calibration samples: far from the bench's (0, 1, 1000) and the CLI's 42
 
 
@@ -195,10 +201,12 @@ def plan_calibration(preset: Preset, budgets: Sequence[int], *, steps: int | Non
                 expected=f"from {max(2, experts)} to {steps - 1}")
         if k not in clean:
             clean.append(int(k))
-    n_traj, n_sel = (1, 1) if fast else (1, 2)
+    n_traj, n_sel = (1, 1) if fast else (FULL_TRAJECTORIES, FULL_SELECTION)
     if prompts is None:
         prompts = default_prompts(preset, n_traj + n_sel)
     prompts = [str(p) for p in prompts]
+    if len(prompts) < n_traj + n_sel:  # a short prompt file: about a third record, the rest choose
+        n_traj = max(1, min(n_traj, len(prompts) // 3))
     if len(prompts) < 2:
         raise CalibrationError("calibration needs at least two prompts: one to record the trajectory, others "
                                "(never used to place the steps) to choose the forecaster", field="prompts",

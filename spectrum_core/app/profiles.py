@@ -41,7 +41,7 @@ from .presets import InputError, Preset
 
 __all__ = ["ProfileError", "PROFILE_KIND", "shipped_dirs", "user_dir", "model_fingerprint", "match_key",
            "resolve", "load_profile", "write_profile", "make_profile", "find_profiles", "profile_config",
-           "CONFLICTING_KNOBS", "REFERENCE"]
+           "CONFLICTING_KNOBS", "REFERENCE", "profiled_config"]
 
 PROFILE_KIND = "spectrum-profile"
 PROFILE_FORMAT = 1
@@ -253,3 +253,32 @@ def resolve(preset: Preset, config: SpectrumConfig | None, steps: int, guidance:
         if _differs(key, data["match"]) is None and str(budget) in data["budgets"]:
             return profile_config(config, data, budget), data["id"]
     return config, REFERENCE
+
+
+def profiled_config(preset: Preset | str, profile: str | Path | None = None, *, config: SpectrumConfig | None = None,
+                    steps: int | None = None, guidance: float | None = None, height: int | None = None,
+                    width: int | None = None, frames: int | None = None,
+                    **overrides: Any) -> tuple[SpectrumConfig, str]:
+    """The SpectrumConfig a pipeline called the preset's way should run with, for ``apply_spectrum``, and
+    the name of the profile it came from ("reference" when none matched).
+
+    ``apply_spectrum`` applies exactly the config it is given (the hooks cannot see the call's guidance or
+    size, which a profile is matched on); this is the explicit step that looks the profile up, with the same
+    rule as ``build_job``: the preset's steps, guidance and size unless given, ``profile`` None (automatic),
+    "none" or a path, and keyword ``overrides`` on the preset's Spectrum config (``nfe=10``; a schedule or
+    forecaster knob keeps the reference)::
+
+        config, used = profiled_config("shapes", nfe=10)   # the shipped calibration: 50 steps, 64x64
+        handle = apply_spectrum(pipe, config)
+    """
+    from .presets import load_preset
+
+    if isinstance(preset, str):
+        preset = load_preset(preset)
+    base = (config if config is not None else preset.spectrum.config)
+    base = base.replace(**overrides) if overrides else base
+    return resolve(preset, base, steps if steps is not None else preset.steps,
+                   preset.guidance if guidance is None else guidance, profile,
+                   height=preset.height if height is None else height, width=preset.width if width is None else width,
+                   frames=(preset.frames if frames is None else frames) if preset.is_video else None,
+                   given=overrides.keys(), method="spectrum")

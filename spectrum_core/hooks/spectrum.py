@@ -551,6 +551,10 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, *, forecast_
     the output head runs on, ``"cpu"`` in host memory (a copy to the host per real pass, to the device per
     forecast; the fit and the forecast then run on the CPU).
 
+    The config is applied as given. A calibration profile (the steps ``spectrum calibrate`` placed for a
+    model, step count, guidance and size) is looked up by ``spectrum_core.profiled_config``, which returns
+    the config to pass here: ``apply_spectrum(pipe, profiled_config("shapes", nfe=10)[0])``.
+
     Example:
         >>> handle = apply_spectrum(pipe, SpectrumConfig(nfe=14))
         >>> image = pipe("a lighthouse at dusk", num_inference_steps=50).images[0]
