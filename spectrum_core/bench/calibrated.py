@@ -35,18 +35,16 @@ import numpy as np
 import torch
 
 from ..app import metrics
-from ..app.presets import load_preset
 from ..app import profiles
-from ..hooks.spectrum import apply_spectrum
 from ..method.config import SpectrumConfig
 from ..method.schedule import uniform_steps
-from .methods import (Applied, Method, PassCounter, _bisect_threshold, _enable, _mag_ratios,
-                      _taylorseer_schedule_nfe)
+from .methods import (CALIBRATED, Applied, Method, PassCounter, _bisect_threshold, _enable, _mag_ratios, _ours,
+                      _taylorseer_schedule_nfe, calibrated_default)
 from .models import BenchModel, resolve_models, samples
 
 CURVE = (8, 10, 12, 14, 16, 18, 20)
 FULL = (10, 14)
-DEFAULT = "spectrum calibrated (default)"
+DEFAULT = CALIBRATED
 
 
 def _generate(pipe: Any, model: BenchModel, prompt: str, seed: int, steps: int) -> np.ndarray:
@@ -54,24 +52,6 @@ def _generate(pipe: Any, model: BenchModel, prompt: str, seed: int, steps: int) 
                   output_type="np", **model.call_kwargs)
     out = result.frames if hasattr(result, "frames") else result.images
     return np.clip(np.asarray(out[0], dtype=np.float32), 0.0, 1.0)
-
-
-def _ours(config: SpectrumConfig) -> Callable[[Any], Applied]:
-    def apply(pipe: Any) -> Applied:
-        handle = apply_spectrum(pipe, config)
-        return Applied(handle.remove, lambda: handle.stats.nfe if handle.stats else None)
-
-    return apply
-
-
-def default_config(model: BenchModel, steps: int, budget: int) -> tuple[SpectrumConfig, str]:
-    """What `spectrum gen -m MODEL --steps S --nfe K` runs: the preset's config resolved against the
-    shipped and user profiles."""
-    preset = load_preset(model.name)
-    base = preset.spectrum.config.replace(nfe=budget, forecaster="chebyshev")
-    frames = preset.frames if preset.is_video else None
-    return profiles.resolve(preset, base, steps, preset.guidance, None, height=preset.height, width=preset.width,
-                            frames=frames, given=("nfe",), search=profiles.shipped_dirs())
 
 
 def _uniform_interval(steps: int, budget: int, warmup: int = 3) -> int | None:
@@ -117,7 +97,7 @@ def methods_for(pipe: Any, model: BenchModel, steps: int, budget: int, *, full: 
 
     out: list[Method] = []
     skipped: dict[str, str] = {}
-    cfg, ident = default_config(model, steps, budget)
+    cfg, ident = calibrated_default(model.name, steps, budget)
     if ident == profiles.REFERENCE:
         skipped[DEFAULT] = f"no shipped profile for {model.name} at {budget} of {steps}"
     else:

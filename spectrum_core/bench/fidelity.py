@@ -42,7 +42,7 @@ def run_model(model: BenchModel, budgets: tuple[int, ...], n_samples: int, *, in
     methods: list[Method] = []
     skipped: dict[str, str] = {}
     for budget in budgets:
-        methods += our_methods(pipe, budget)
+        methods += our_methods(pipe, budget, model.name)
         if include_diffusers:
             log(f"  tuning diffusers' caches to {budget} of {STEPS} passes on {model.name}")
             tuned, why = diffusers_methods(pipe, budget, tune_run, quick, log)

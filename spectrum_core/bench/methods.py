@@ -116,8 +116,26 @@ def _ours(config: SpectrumConfig) -> Callable[[Any], Applied]:
     return apply
 
 
-def our_methods(pipe: Any, budget: int) -> list[Method]:
-    """Spectrum and the same-schedule baselines, and TaylorSeer on its own uniform schedule."""
+CALIBRATED = "spectrum calibrated (default)"
+
+
+def calibrated_default(model_name: str, steps: int, budget: int) -> tuple[SpectrumConfig, str]:
+    """What `spectrum gen -m MODEL --steps S --nfe K` runs: the preset's config resolved against the
+    profiles that ship with the package (a user's own profiles are left out, so results reproduce), and
+    the profile's id ("reference" when none matches)."""
+    from ..app import profiles
+    from ..app.presets import load_preset
+
+    preset = load_preset(model_name)
+    base = preset.spectrum.config.replace(nfe=budget, forecaster="chebyshev")
+    frames = preset.frames if preset.is_video else None
+    return profiles.resolve(preset, base, steps, preset.guidance, None, height=preset.height, width=preset.width,
+                            frames=frames, given=("nfe",), search=profiles.shipped_dirs())
+
+
+def our_methods(pipe: Any, budget: int, model_name: str | None = None) -> list[Method]:
+    """Spectrum and the same-schedule baselines, TaylorSeer on its own uniform schedule, and (for a model
+    with a shipped calibration profile at this budget) the calibrated default."""
     lo, hi = nfe_bounds(pipe, STEPS)
     nfe = max(lo, min(budget, hi))  # Wan2.2's two warm-ups need at least 12
     note = "" if nfe == budget else f"budget raised to {nfe}: the floor with two experts' warm-ups"
@@ -129,6 +147,10 @@ def our_methods(pipe: Any, budget: int) -> list[Method]:
         "reuse (spectrum schedule)": SpectrumConfig(forecaster="reuse", nfe=nfe),
     }
     out = [Method(name, "spectrum", budget, cfg.to_dict(), _ours(cfg), note) for name, cfg in spectrum.items()]
+    if model_name is not None:
+        cfg, ident = calibrated_default(model_name, STEPS, budget)
+        if ident != "reference":
+            out.insert(0, Method(CALIBRATED, "spectrum", budget, {**cfg.to_dict(), "profile": ident}, _ours(cfg)))
     interval = TAYLORSEER_INTERVAL.get(budget)
     if interval is not None:
         plans = plan_segments(expert_lengths(pipe, STEPS), warmup=3, window=2.0, alpha=None, nfe=None,

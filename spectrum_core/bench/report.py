@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .methods import CALIBRATED
+
 # --- checks ---------------------------------------------------------------------------------------------
 
 
@@ -92,11 +94,15 @@ def fidelity_table(model: dict[str, Any], budget: int) -> str:
 PAIRED_REFERENCE = "spectrum w=0.5"
 
 
-def paired_table(model: dict[str, Any], budget: int, reference: str = PAIRED_REFERENCE) -> str:
+def paired_table(model: dict[str, Any], budget: int, reference: str | None = None) -> str:
     """Each method against ``reference`` sample by sample (same prompt and seed): the mean PSNR difference
     with its standard error, and on how many samples the reference is closer to the 50-step output. The
-    spread between prompts is large, so this says more than comparing two means ± std."""
+    spread between prompts is large, so this says more than comparing two means ± std. The default
+    reference is what `spectrum gen` runs: the calibrated default where the model ships a profile, else
+    Spectrum w=0.5 on the paper's schedule."""
     rows = {r["method"]: r for r in model["rows"] if r["budget"] == budget}
+    if reference is None:
+        reference = CALIBRATED if CALIBRATED in rows else PAIRED_REFERENCE
     if reference not in rows:
         return ""
     ref = np.asarray(rows[reference]["per_sample"]["psnr"], dtype=float)
