@@ -41,6 +41,7 @@ from ..method.schedule import uniform_steps
 from .methods import (CALIBRATED, Applied, Method, PassCounter, _bisect_threshold, _enable, _mag_ratios, _ours,
                       _taylorseer_schedule_nfe, calibrated_default)
 from .models import BenchModel, resolve_models, samples
+from .report import clean
 
 CURVE = (8, 10, 12, 14, 16, 18, 20)
 FULL = (10, 14)
@@ -221,25 +222,13 @@ def run_model(model: BenchModel, n_samples: int, steps: int, budgets: tuple[int,
             row = {"budget": k, "method": m.name, "group": m.group, "psnr_mean": float(p.mean()),
                    "psnr_std": float(p.std()), "nfe_mean": float(np.mean(rec["nfe"])),
                    "block_passes_mean": float(np.mean(rec["block_passes"])), "per_sample": rec,
-                   "settings": _jsonable(m.settings), "note": m.note}
+                   "settings": clean(m.settings), "note": m.note}
             if base is not None and m.name != DEFAULT:
                 row["default_minus_this"] = _paired(base["psnr"], rec["psnr"])
             rows.append(row)
     return {"model": model.name, "steps": steps, "samples": [{"prompt": p, "seed": s} for p, s in pairs],
             "tuning_sample": {"prompt": tune_prompt, "seed": 1000}, "rows": rows, "not_run": skipped,
             "seconds": time.perf_counter() - started}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -275,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_model(model, args.samples, 30, (8,), (8,)))
             print(table(results[-1]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "calibrated.json").write_text(json.dumps(_jsonable(results), indent=1, allow_nan=False) + "\n")
+    (args.out / "calibrated.json").write_text(json.dumps(clean(results), indent=1, allow_nan=False) + "\n")
     (args.out / "calibrated.md").write_text("\n".join(table(r) for r in results))
     print(f"wrote {args.out / 'calibrated.json'}")
     return 0

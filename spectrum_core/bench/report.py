@@ -277,14 +277,16 @@ def charts(results: dict[str, Any], out: Path) -> list[str]:
 
 
 def clean(value: Any) -> Any:
-    """JSON-safe: non-finite floats become strings ("inf")."""
+    """JSON-safe: non-finite floats become strings ("inf"), anything not JSON (a path, a dtype) its text."""
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [clean(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    return value
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
 
 
 def rewrite(out: Path) -> dict[str, Any]:
