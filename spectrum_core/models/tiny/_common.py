@@ -7,7 +7,9 @@ Every builder draws its weights inside :func:`seeded`, so a tiny model depends o
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+from pathlib import Path
 from typing import Any
 
 import diffusers
@@ -318,3 +320,30 @@ def qwen3_encoder(tokenizer, hidden_size: int, num_layers: int, seed: int):
     )
     with seeded(seed):
         return Qwen3ForCausalLM(config).eval()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# diffusers components from data
+# ----------------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _components() -> dict[str, Any]:
+    return json.loads((Path(__file__).with_name("components.json")).read_text(encoding="utf-8"))
+
+
+def _build(spec: dict[str, Any], seed: int) -> Any:
+    cls = getattr(diffusers, spec["class"])
+    if spec.get("seed") is None:  # a scheduler: no weights
+        return cls(**spec["config"])
+    with seeded(seed + spec["seed"]):
+        return cls(**spec["config"]).eval()
+
+
+def assemble(family: str, pipeline: type, seed: int, **parts: Any) -> Any:
+    """``pipeline`` of the tiny ``family``: its diffusers components built from their constructor arguments
+    in ``components.json`` (as a diffusers ``config.json`` lists them), each module's weights drawn inside
+    :func:`seeded` ``(seed + its offset)`` and put in eval mode, plus ``parts`` (tokenizers, text encoders,
+    anything built in code)."""
+    built = {name: _build(spec, seed) for name, spec in _components()[family].items()}
+    return pipeline(**parts, **built)

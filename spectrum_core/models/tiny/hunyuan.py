@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import diffusers
 
-from ._common import clip_text_config, clip_tokenizer, llama_tokenizer, seeded
+from ._common import assemble, clip_text_config, clip_tokenizer, llama_tokenizer, seeded
 
 
 def build_hunyuan(seed: int) -> diffusers.DiffusionPipeline:
@@ -27,41 +27,8 @@ def build_hunyuan(seed: int) -> diffusers.DiffusionPipeline:
         text_encoder = LlamaModel(llama_config).eval()
     with seeded(seed + 2):
         text_encoder_2 = CLIPTextModel(clip_text_config(tokenizer_2)).eval()
-    with seeded(seed + 3):
-        vae = diffusers.AutoencoderKLHunyuanVideo(
-            in_channels=3,
-            out_channels=3,
-            latent_channels=4,
-            block_out_channels=(8, 8, 8, 8),
-            layers_per_block=1,
-            norm_num_groups=4,
-            spatial_compression_ratio=8,
-            temporal_compression_ratio=4,
-        ).eval()
-    with seeded(seed):
-        transformer = diffusers.HunyuanVideoTransformer3DModel(
-            in_channels=4,
-            out_channels=4,
-            num_attention_heads=2,
-            attention_head_dim=16,
-            num_layers=2,
-            num_single_layers=2,
-            num_refiner_layers=1,
-            patch_size=2,
-            patch_size_t=1,
-            guidance_embeds=True,
-            text_embed_dim=32,
-            pooled_projection_dim=32,
-            rope_axes_dim=(4, 6, 6),
-        ).eval()
-    scheduler = diffusers.FlowMatchEulerDiscreteScheduler(shift=7.0)
-    return diffusers.HunyuanVideoPipeline(
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        transformer=transformer,
-        vae=vae,
-        scheduler=scheduler,
-        text_encoder_2=text_encoder_2,
-        tokenizer_2=tokenizer_2,
+    return assemble(
+        "hunyuan", diffusers.HunyuanVideoPipeline, seed, text_encoder=text_encoder, tokenizer=tokenizer,
+        text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2
     )
 

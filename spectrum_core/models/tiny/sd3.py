@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import diffusers
 
-from ._common import clip_text_config, clip_tokenizer, image_vae, seeded, t5_encoder, t5_tokenizer
+from ._common import assemble, clip_text_config, clip_tokenizer, image_vae, seeded, t5_encoder, t5_tokenizer
 
 
 def build_sd35(seed: int) -> diffusers.DiffusionPipeline:
@@ -18,31 +18,9 @@ def build_sd35(seed: int) -> diffusers.DiffusionPipeline:
     # The two CLIP hidden states (32 + 32) are concatenated and padded to the T5 width.
     text_encoder_3 = t5_encoder(tokenizer_3, d_model=64, seed=seed + 3)
     vae = image_vae(latent_channels=4, scaling_factor=1.5305, shift_factor=0.0609, seed=seed + 4)
-    with seeded(seed):
-        transformer = diffusers.SD3Transformer2DModel(
-            sample_size=8,
-            patch_size=2,
-            in_channels=4,
-            num_layers=2,
-            attention_head_dim=16,
-            num_attention_heads=2,
-            joint_attention_dim=64,
-            caption_projection_dim=32,
-            pooled_projection_dim=64,  # two CLIP projections of 32
-            out_channels=4,
-            pos_embed_max_size=32,
-            qk_norm="rms_norm",
-        ).eval()
-    scheduler = diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0)
-    return diffusers.StableDiffusion3Pipeline(
-        transformer=transformer,
-        scheduler=scheduler,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        text_encoder_2=text_encoder_2,
-        tokenizer_2=tokenizer_2,
-        text_encoder_3=text_encoder_3,
-        tokenizer_3=tokenizer_3,
+    return assemble(
+        "sd3", diffusers.StableDiffusion3Pipeline, seed, vae=vae, text_encoder=text_encoder,
+        tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,
+        text_encoder_3=text_encoder_3, tokenizer_3=tokenizer_3
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import diffusers
 
-from ._common import image_vae, qwen3_encoder, qwen_tokenizer, seeded
+from ._common import assemble, image_vae, qwen3_encoder, qwen_tokenizer
 
 _TEXT_WIDTH = 16
 
@@ -14,21 +14,4 @@ def build_zimage(seed: int) -> diffusers.DiffusionPipeline:
     tokenizer = qwen_tokenizer("<|im_start|>user\n<|im_end|>\n<|im_start|>assistant\n")
     text_encoder = qwen3_encoder(tokenizer, hidden_size=_TEXT_WIDTH, num_layers=2, seed=seed + 1).model
     vae = image_vae(latent_channels=4, scaling_factor=0.3611, shift_factor=0.1159, seed=seed + 2)
-    with seeded(seed):
-        transformer = diffusers.ZImageTransformer2DModel(
-            all_patch_size=(2,),
-            all_f_patch_size=(1,),
-            in_channels=4,
-            dim=32,
-            n_layers=2,
-            n_refiner_layers=1,
-            n_heads=2,
-            n_kv_heads=2,
-            cap_feat_dim=_TEXT_WIDTH,
-            axes_dims=[4, 6, 6],
-            axes_lens=[1024, 64, 64],
-        ).eval()
-    scheduler = diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0)
-    return diffusers.ZImagePipeline(
-        scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer
-    )
+    return assemble("zimage", diffusers.ZImagePipeline, seed, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer)
