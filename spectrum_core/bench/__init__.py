@@ -10,6 +10,10 @@ One module per job:
 - ``speed``    — wall-clock speedup on a mid-size FLUX transformer, next to its Amdahl limit;
 - ``cost``     — forecaster update/predict time, achieved bytes/s against memcpy, state memory;
 - ``report``   — results.json, the markdown tables and the PNG charts;
+- ``calibrated`` — the calibrated default against every baseline (cache-dit too), on samples calibration
+  never saw, and the fidelity curve over 8 … 20 of 50 (``python -m spectrum_core.bench.calibrated``);
+- ``ablation``, ``stack``, ``distributed`` — one-knob ablation; LoRA/compile/offload/batch costs; torchrun
+  data and context parallelism (each ``python -m spectrum_core.bench.<name>``);
 - ``suite``    — runs them in order (``run_suite``), for the CLI and the tests.
 """
 
