@@ -14,7 +14,7 @@ from .options import JsonOpt, OverwriteOpt, default_note, knob_options, with_opt
 from .render import err, safe
 
 # The knobs a grid varies by: the budget and the call; each column sets its own method.
-GRID_KNOBS = knob_options(("nfe", "alpha", "steps", "seed", "height", "width", "frames", "guidance"))
+GRID_KNOBS = knob_options(("nfe", "alpha", "steps", "seed", "height", "width", "frames", "guidance", "profile"))
 
 PromptsArg = Annotated[list[str], typer.Argument(help="One or more prompts, one grid row each.",
                                                  show_default=False)]
@@ -41,7 +41,7 @@ def grid(prompts: PromptsArg, methods: MethodsOpt = "spectrum,taylor,reuse", cel
       spectrum grid "a fox in the snow" -m flux --nfe 14 --methods spectrum,taylor -o fox_grid.png
     """
     from spectrum_core.app import media
-    from spectrum_core.app.grid import GRID_METHODS, method_grid
+    from spectrum_core.app.grid import GRID_METHODS, knobs_for, method_grid
 
     from spectrum_core.app.outputs import DEFAULT_OUT_DIR, check_output_path
     from spectrum_core.app.request import DEFAULT_SEED, build_job
@@ -56,7 +56,7 @@ def grid(prompts: PromptsArg, methods: MethodsOpt = "spectrum,taylor,reuse", cel
         knobs = {k: v for k, v in knobs.items() if v is not None and k != "seed"}
         for p in prompts:  # bad requests fail here, before the model loads
             for m in chosen:
-                build_job(preset, p, knobs, seed=seed, method=m)
+                build_job(preset, p, knobs_for(m, knobs), seed=seed, method=m)
         if out is None:
             nfe, alpha = knobs.get("nfe"), knobs.get("alpha")
             budget = f"nfe{nfe}" if nfe is not None else f"a{alpha:g}" if alpha is not None else "default"

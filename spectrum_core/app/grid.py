@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -75,7 +75,7 @@ def method_grid(runner: Runner, prompts: Sequence[str], *, methods: Sequence[str
         raise ValueError(f"Unknown method '{unknown[0]}'. Choose from: {', '.join(GRID_METHODS)}.")
     preset = runner.preset
     columns = ["none", *methods]
-    plans = [[build_job(preset, p, seed=seed, method=m, **_for_method(m, job_kwargs)) for m in columns]
+    plans = [[build_job(preset, p, seed=seed, method=m, **knobs_for(m, job_kwargs)) for m in columns]
              for p in prompts]  # every request checked before the first run
     rows = []
     for prompt, jobs in zip(prompts, plans):
@@ -95,11 +95,15 @@ def method_grid(runner: Runner, prompts: Sequence[str], *, methods: Sequence[str
     return Grid(columns=columns, rows=rows, image=render_grid(rows, cell=cell))
 
 
-def _for_method(method: str, job_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The full-step column takes the size and step options but no schedule."""
-    if method != "none":
-        return job_kwargs
-    return {k: v for k, v in job_kwargs.items() if k not in SPECTRUM_KNOBS}
+def knobs_for(method: str, job_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """A column's share of the grid's options: the full-step column takes the size and step options but no
+    schedule; a calibration profile (``profile``) applies to the spectrum column only (taylor and reuse run
+    on the paper's schedule at the same budget)."""
+    if method == "none":
+        return {k: v for k, v in job_kwargs.items() if k not in SPECTRUM_KNOBS and k != "profile"}
+    if method != "spectrum":
+        return {k: v for k, v in job_kwargs.items() if k != "profile"}
+    return dict(job_kwargs)
 
 
 # --------------------------------------------------------------------------------------------------
