@@ -1,11 +1,12 @@
 """Which model a command runs and how it is loaded: the --model/--preset-file/--model-path choice, the
-device, dtype, offload and CPU thread options (as one `choice` keyword, see options.with_options),
-and loading the pipeline with the libraries' own progress bars and notices silenced."""
+device, dtype, offload, LoRA, compile, forecaster-state and CPU thread options (as one `choice` keyword, see
+options.with_options), and loading the pipeline with the libraries' own progress bars and notices silenced."""
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,11 @@ class ModelChoice:
     device: str = "auto"
     dtype: str = "auto"
     offload: bool = False
+    offload_mode: str | None = None
     threads: int | None = None
+    lora: tuple[str, ...] = ()
+    compile: str | None = None
+    forecast_state: str = "device"
 
     def preset(self) -> Preset:
         if self.model is not None and self.preset_file is not None:
@@ -43,7 +48,12 @@ class ModelChoice:
         from spectrum_core.app.request import check_weights
         from spectrum_core.app.runner import Runner
 
-        runner = Runner(preset, device=self.device, dtype=self.dtype, offload=self.offload, threads=self.threads)
+        from spectrum_core.app.runner import parse_lora
+
+        offload = self.offload_mode or self.offload  # --offload-mode implies --offload; bare --offload is "model"
+        runner = Runner(preset, device=self.device, dtype=self.dtype, offload=offload, threads=self.threads,
+                        lora=[parse_lora(text) for text in self.lora], compile=self.compile,
+                        forecast_state=self.forecast_state)
         check_weights(preset)
         if runner.threads:
             import torch
@@ -52,8 +62,12 @@ class ModelChoice:
         return runner
 
 
+# --offload-mode, --compile and --forecast-state are plain text: the Runner checks them (and names the choices)
+# before anything loads, so the choices are defined once, in spectrum_core.app.runner.
 def _choice(values: dict[str, Any]) -> ModelChoice:
-    return ModelChoice(**{k: (v.value if isinstance(v, (Device, Dtype)) else v) for k, v in values.items()})
+    values = {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
+    values["lora"] = tuple(values.get("lora") or ())
+    return ModelChoice(**values)
 
 
 MODEL_OPTIONS = OptionGroup("choice", (
@@ -66,7 +80,18 @@ MODEL_OPTIONS = OptionGroup("choice", (
     option("device", Device, "auto = cuda > mps > cpu.", MODEL_PANEL, default=Device.auto, show_default=True),
     option("dtype", Dtype, "auto = the preset's dtype.", MODEL_PANEL, default=Dtype.auto, show_default=True),
     option("offload", bool, "Model CPU offload: keep weights on the CPU, move each component to the GPU when it "
-           "runs (big models on small GPUs).", MODEL_PANEL, default=False),
+           "runs (big models on small GPUs); see --offload-mode.", MODEL_PANEL, default=False),
+    option("offload_mode", str, "How --offload offloads (implies it): model (whole components), sequential "
+           "(layer by layer: least memory, slowest) or group (block by block; also on --device cpu). "
+           + default_note("model"), MODEL_PANEL, metavar="<model|sequential|group>"),
+    option("lora", list[str], "A LoRA to load (diffusers' load_lora_weights): a .safetensors file, with an "
+           "optional weight: PATH:SCALE \\[default scale: 1]. Repeat for several.", MODEL_PANEL, metavar="PATH[:SCALE]"),
+    option("compile", str, "torch.compile the denoiser: regional (its repeated blocks: short compile) or full "
+           "(the whole denoiser). The first generation compiles. \\[default: not compiled]", MODEL_PANEL,
+           metavar="<regional|full>"),
+    option("forecast_state", str, "Where the forecaster keeps its state: device (beside the model) or "
+           "cpu (host memory: frees device memory, costs copies).", MODEL_PANEL, default="device",
+           show_default=True, metavar="<device|cpu>"),
     option("threads", int, "CPU threads for torch on --device cpu, at most the CPUs this process may use. "
            + default_note("the preset's cpu_threads, else torch's"), MODEL_PANEL, min=1),
 ), _choice)

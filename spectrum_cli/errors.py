@@ -25,7 +25,8 @@ from .options import flag
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Settings the CLI has a flag for, besides every knob of build_job (which all have one).
-_CLI_SETTINGS = {"model", "preset_file", "model_path", "device", "dtype", "offload", "threads", "out",
+_CLI_SETTINGS = {"model", "preset_file", "model_path", "device", "dtype", "offload", "offload_mode", "lora", "compile",
+                 "forecast_state", "batch_size", "context_parallel", "threads", "out",
                  "overwrite", "compare", "pairs", "allow_outside"}
 
 
@@ -41,7 +42,9 @@ def is_usage_error(exc: BaseException) -> bool:
     from spectrum_core.app.presets import InputError
     from spectrum_core.method.config import ConfigError
 
-    return isinstance(exc, (UsageError, InputError, ConfigError, FileExistsError))
+    from spectrum_core.app.distributed import DistributedError
+
+    return isinstance(exc, (UsageError, InputError, ConfigError, DistributedError, FileExistsError))
 
 
 def _has_flag(name: str) -> bool:

@@ -3,18 +3,19 @@ to bottom — check the request, plan the outputs, load, run, write the files as
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
-from spectrum_core.app import media, outputs
+from spectrum_core.app import distributed, media, outputs
 from spectrum_core.app.request import build_job
 
 from . import __version__
-from .context import MODEL_OPTIONS, ModelChoice, load
+from .context import MODEL_OPTIONS, ModelChoice, load, quiet_libraries
 from .errors import UsageError, cli_errors
-from .options import KNOB_OPTIONS, OUT_PANEL, CompareOpt, JsonOpt, OutOpt, OverwriteOpt, PromptArg, with_options
+from .options import KNOB_OPTIONS, MODEL_PANEL, OUT_PANEL, CompareOpt, JsonOpt, OutOpt, OverwriteOpt, PromptArg, with_options
 from .render import err, safe, step_progress, summary_table
 
 GENERATOR = f"spectrum {__version__}"
@@ -22,41 +23,85 @@ GENERATOR = f"spectrum {__version__}"
 PairsOpt = Annotated[int, typer.Option(
     "--pairs", help="Baseline/accelerated pairs to time; the speedup reported is their median, with the "
     "range. The files are the first pair's.", min=1, max=100, rich_help_panel=OUT_PANEL)]
+ContextParallelOpt = Annotated[Optional[str], typer.Option(
+    "--context-parallel", help="Split one generation's sequence over N GPUs with diffusers' context parallelism: "
+    "ulysses:N or ring:N. Run under torchrun with N processes (torchrun --nproc-per-node N -m spectrum_cli gen ...); "
+    "rank 0 writes the files. CUDA only.", metavar="KIND:N", show_default=False, rich_help_panel=MODEL_PANEL)]
+
+
+def _world(text: str | None, choice: ModelChoice) -> tuple[distributed.World, ModelChoice]:
+    """The torchrun world for --context-parallel (a world of one without it), and the choice with this
+    process's device; refused before any model loads when it cannot work."""
+    cp = distributed.ContextParallel.parse(text) if text else None
+    if cp is None:
+        return distributed.World.from_env(), choice
+    if not distributed.World.from_env().distributed:
+        raise UsageError(f"--context-parallel {cp} needs torchrun with {cp.degree} processes: "
+                         f"torchrun --nproc-per-node {cp.degree} -m spectrum_cli gen ...")
+    world = distributed.World.from_env(context=cp)  # refuses a degree that does not divide the world
+    from spectrum_core.app.runner import resolve_device
+
+    device = resolve_device(choice.device)
+    if not device.startswith("cuda"):
+        raise UsageError(f"context parallelism needs CUDA devices (this run's device is {device}).")
+    return world, dataclasses.replace(choice, device=world.device(device))
 
 
 def _run(prompt: str, choice: ModelChoice, knobs: dict[str, Any], out: str | None, overwrite: bool,
-         as_json: bool, compare: bool, pairs: int = 1) -> None:
+         as_json: bool, compare: bool, pairs: int = 1, context_parallel: str | None = None) -> None:
     with cli_errors():
         preset = choice.preset()
         job = build_job(preset, prompt, knobs)
         if compare and job.spectrum is None:
             raise UsageError("--compare runs the baseline against an accelerated run; drop --method none.")
+        world, choice = _world(context_parallel, choice)
+        if world.context is not None and compare:
+            raise UsageError("--context-parallel splits one generation over the processes; drop --compare.")
         runner = choice.runner(preset)
+        if world.context is not None:
+            with distributed.process_group(world, runner.device) as mesh:
+                planned = outputs.plan_outputs(preset, job, out, compare, overwrite) if world.is_main else None
+                if world.is_main:
+                    load(runner)
+                else:  # only rank 0 draws
+                    quiet_libraries()
+                    runner.pipe  # noqa: B018 - loads the pipeline
+                distributed.enable_context_parallel(runner.pipe, world, mesh)
+                if not world.is_main:  # every rank computes its shard of the same job and seed
+                    runner.generate(job)
+                    return
+                _generate_and_report(preset, job, runner, planned, overwrite, as_json, compare, pairs)
+            return
         planned = outputs.plan_outputs(preset, job, out, compare, overwrite)
         load(runner)
-        comparison, speedups = None, []
-        if compare:
-            for n in range(pairs):
-                label = "" if pairs == 1 else f" {n + 1}/{pairs}"
-                with step_progress([f"baseline{label}", f"{job.method}{label}"], job.steps) as update:
-                    pair = runner.compare(job, on_step=lambda name, info: update(f"{name}{label}", info),
-                                          warmup=n == 0)
-                comparison = comparison or pair
-                speedups.append(pair.speedup)
-            result = comparison.accelerated
-        else:
-            label = job.method if job.spectrum is not None else "baseline"
-            with step_progress([label], job.steps) as update:
-                result = runner.generate(job, on_step=lambda info: update(label, info))
-        written = outputs.save(preset, result, planned, overwrite, GENERATOR, comparison,
-                               _record(preset, result, comparison, planned, speedups))
-        rec = _record(preset, result, comparison, written, speedups)
-        err.print(summary_table(result, comparison, speedups))
-        for path in written.paths():
-            for file in media.output_files(path):
-                err.print(f"[green]wrote[/] {safe(file)}")
-        if as_json:
-            typer.echo(media.dumps(rec))
+        _generate_and_report(preset, job, runner, planned, overwrite, as_json, compare, pairs)
+
+
+def _generate_and_report(preset: Any, job: Any, runner: Any, planned: Any, overwrite: bool, as_json: bool,
+                         compare: bool, pairs: int) -> None:
+    comparison, speedups = None, []
+    if compare:
+        for n in range(pairs):
+            label = "" if pairs == 1 else f" {n + 1}/{pairs}"
+            with step_progress([f"baseline{label}", f"{job.method}{label}"], job.steps) as update:
+                pair = runner.compare(job, on_step=lambda name, info: update(f"{name}{label}", info),
+                                      warmup=n == 0)
+            comparison = comparison or pair
+            speedups.append(pair.speedup)
+        result = comparison.accelerated
+    else:
+        label = job.method if job.spectrum is not None else "baseline"
+        with step_progress([label], job.steps) as update:
+            result = runner.generate(job, on_step=lambda info: update(label, info))
+    written = outputs.save(preset, result, planned, overwrite, GENERATOR, comparison,
+                           _record(preset, result, comparison, planned, speedups))
+    rec = _record(preset, result, comparison, written, speedups)
+    err.print(summary_table(result, comparison, speedups))
+    for path in written.paths():
+        for file in media.output_files(path):
+            err.print(f"[green]wrote[/] {safe(file)}")
+    if as_json:
+        typer.echo(media.dumps(rec))
 
 
 def _record(preset: Any, result: Any, comparison: Any, files: outputs.Outputs, speedups: list[float]) -> dict:
@@ -71,7 +116,8 @@ def _record(preset: Any, result: Any, comparison: Any, files: outputs.Outputs, s
 
 @with_options(MODEL_OPTIONS, KNOB_OPTIONS)
 def gen(prompt: PromptArg, out: OutOpt = None, overwrite: OverwriteOpt = False, as_json: JsonOpt = False,
-        compare: CompareOpt = False, *, choice: ModelChoice, knobs: dict[str, Any]) -> None:
+        compare: CompareOpt = False, context_parallel: ContextParallelOpt = None, *, choice: ModelChoice,
+        knobs: dict[str, Any]) -> None:
     """Generate one image or video, accelerated with Spectrum.
 
     [bold]Examples[/]
@@ -84,7 +130,7 @@ def gen(prompt: PromptArg, out: OutOpt = None, overwrite: OverwriteOpt = False, 
 
       spectrum gen "a fox" -m flux --model-path ~/models/FLUX.1-dev --compare
     """
-    _run(prompt, choice, knobs, out, overwrite, as_json, compare)
+    _run(prompt, choice, knobs, out, overwrite, as_json, compare, context_parallel=context_parallel)
 
 
 @with_options(MODEL_OPTIONS, KNOB_OPTIONS)

@@ -52,6 +52,15 @@ def _fmt_seconds(s: float | None) -> str:
     return "-" if s is None else f"{s:.2f} s"
 
 
+def _fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "n/a"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} B"
+
+
 def _fmt_float(x: float | None, digits: int = 2, unit: str = "") -> str:
     if x is None:
         return "n/a"
@@ -108,6 +117,13 @@ def summary_table(result: Any, comparison: Any = None, speedups: list[float] | N
                             for r in runs))
     row("transformer", *(_fmt_seconds(r.transformer_seconds) for r in runs))
     row("total", *(_fmt_seconds(r.seconds) for r in runs))
+    if any(r.batch_size > 1 for r in runs):
+        row("batch", *(f"{r.batch_size} samples in one call (times are the call's)" for r in runs))
+    if any(r.peak_memory_bytes is not None for r in runs):
+        row("peak memory", *(_fmt_bytes(r.peak_memory_bytes) for r in runs))
+    if any(r.forecaster_state_bytes for r in runs):
+        row("forecaster state", *(f"{_fmt_bytes(r.forecaster_state_bytes)} on {safe(r.forecaster_state_device or '?')}"
+                                  if r.forecaster_state_bytes else "" for r in runs))
     if comparison is not None:
         if speedups and len(speedups) > 1:
             row("speedup", "1.00x", f"[bold]{statistics.median(speedups):.2f}x[/] measured (median of "

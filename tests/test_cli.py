@@ -567,3 +567,86 @@ def test_partial_hub_download_is_not_cached(tmp_path, monkeypatch):
     result = run("gen", "x", "--preset-file", str(preset), "--method", "none")
     assert result.exit_code == 2 and "only partly downloaded" in result.stderr
     assert "`hf download spectrum-test/tiny-flux`" in result.stderr
+
+
+# --- runtime options: LoRA, compile, offload, forecaster state, context parallelism ---------------------
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Any attempt to load a pipeline fails the test: refusals must come first."""
+    from spectrum_core.app import runner
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(runner, "load_pipeline", refuse)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--compile", "fast"], "Unknown --compile 'fast'. Choose from: regional, full."),
+    (["--offload-mode", "disk"], "Unknown --offload mode 'disk'. Choose from: model, sequential, group."),
+    (["--offload-mode", "model"], "--offload moves weights between CPU and an accelerator; it needs --device cuda"),
+    (["--forecast-state", "gpu"], "Unknown --forecast-state 'gpu'. Choose from: device, cpu."),
+    (["--lora", "nope.safetensors"], "--lora nope.safetensors: no such file or folder"),
+    (["--lora", "adapter.bin"], "--lora adapter.bin: not a .safetensors file"),
+    (["--lora", "adapter.safetensors:nan"], "--lora scale for adapter.safetensors must be a finite number"),
+    (["--lora", "."], "a folder without pytorch_lora_weights.safetensors"),
+    (["--context-parallel", "ulysses:2"], "--context-parallel ulysses:2 needs torchrun with 2 processes"),
+    (["--context-parallel", "stripes:2"], "context parallelism is one of"),
+    (["--context-parallel", "ulysses"], "context parallelism reads KIND:N"),
+])
+def test_bad_runtime_options_are_refused_before_loading(args, message, no_loading):
+    Path("adapter.bin").write_bytes(b"x")
+    Path("adapter.safetensors").write_bytes(b"x")
+    result = run("gen", "x", *TINY, "--device", "cpu", *args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert result.stdout == "" and not Path("outputs").exists()
+
+
+def test_context_parallel_needs_cuda_before_loading(monkeypatch, no_loading):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    result = run("gen", "x", *TINY, "--device", "cpu", "--context-parallel", "ring:2")
+    assert result.exit_code == 2 and "context parallelism needs CUDA devices" in result.stderr, result.output
+    result = run("gen", "x", *TINY, "--device", "cpu", "--context-parallel", "ring:3")
+    assert result.exit_code == 2 and "needs a world size divisible by 3" in result.stderr, result.output
+
+
+def test_runtime_options_reach_the_runner(monkeypatch, no_loading):
+    from spectrum_core.app import runner as runner_mod
+
+    seen = {}
+    real_init = runner_mod.Runner.__init__
+
+    def spy(self, *a, **k):
+        seen.update(k)
+        real_init(self, *a, **k)
+
+    monkeypatch.setattr(runner_mod.Runner, "__init__", spy)
+    Path("a.safetensors").write_bytes(b"x")
+    Path("b").mkdir()
+    Path("b/pytorch_lora_weights.safetensors").write_bytes(b"x")
+    result = run("gen", "x", *TINY, "--device", "cpu", "--lora", "a.safetensors:0.5", "--lora", "b",
+                 "--compile", "regional", "--offload-mode", "group", "--forecast-state", "cpu")
+    assert result.exit_code == 1 and "a model was loaded" in result.stderr  # got as far as loading
+    assert seen["lora"] == [("a.safetensors", 0.5), ("b", 1.0)]
+    assert (seen["compile"], seen["offload"], seen["forecast_state"]) == ("regional", "group", "cpu")
+
+
+def test_group_offload_and_host_forecast_state_run_and_are_reported():
+    base = records(run("gen", PROMPT, *FAST, "--device", "cpu", "-o", "a.png", "--json"))[0]
+    result = run("gen", PROMPT, *FAST, "--device", "cpu", "-o", "b.png", "--json", "--offload-mode", "group",
+                 "--forecast-state", "cpu")
+    assert result.exit_code == 0, result.output
+    rec = records(result)[0]
+    assert base["forecaster_state_bytes"] == rec["forecaster_state_bytes"] > 0
+    assert rec["forecaster_state_device"] == "cpu" and rec["forecaster_state_bytes"] > 0
+    assert rec["peak_memory_bytes"] is None and rec["batch_size"] == 1  # CPU: no device peak to report
+    assert "forecaster state" in result.stderr
+    assert rec["nfe"] == base["nfe"] == 6
+    from PIL import Image
+
+    assert Image.open("a.png").tobytes() == Image.open("b.png").tobytes()  # group offload: same pixels

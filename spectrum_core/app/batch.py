@@ -354,7 +354,7 @@ def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, 
               generate: Callable[[Any, Job], Any] | None = None,
               on_item: Callable[[int, int, BatchItem], None] | None = None,
               on_record: Callable[[dict[str, Any], Exception | None], None] | None = None,
-              world: Any = None) -> BatchSummary:
+              world: Any = None, batch_size: int = 1) -> BatchSummary:
     """Run the plan's remaining lines on `runner`. Each output and its manifest line are committed
     together; a failed line is recorded and the rest go on; KeyboardInterrupt stops the run.
 
@@ -367,7 +367,12 @@ def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, 
 
     `world` (a `distributed.World`, under torchrun with context parallelism): the ranks of a group
     compute every line together and only the group's first rank writes; the sharing with concurrent
-    runs is then off, since the group's ranks must all run the same lines."""
+    runs is then off, since the group's ranks must all run the same lines.
+
+    `batch_size` > 1: compatible lines (`runner.group_jobs`: they differ at most in prompt and seed) run as
+    one pipeline call of up to that many samples (`runner.generate_batch`); each output and manifest line is
+    still written on its own. If a batched call fails, its lines are run again one by one, so one bad line
+    fails alone and the others' outputs are kept."""
     generate = generate or (lambda r, job: r.generate(job))
     summary = BatchSummary(skipped=plan.skipped)
     manifest = Manifest(plan.out_dir)
@@ -375,7 +380,7 @@ def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, 
     grouped = world is not None and world.context_degree > 1
     claims = None if grouped else _Claims(plan.out_dir)
 
-    def attempt(n: int, item: BatchItem) -> None:
+    def attempt(n: int, item: BatchItem, made: Any = None) -> None:
         if on_item is not None:
             on_item(n, len(plan.todo), item)
         job = item.job
@@ -384,7 +389,7 @@ def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, 
         try:
             where = str(plan.out_dir / item.out) if item.out else f"{plan.out_dir}{os.sep}"
             planned = outputs.plan_outputs(preset, job, where, False, overwrite)
-            result = generate(runner, job)
+            result = made if made is not None else generate(runner, job)
             if not writes:  # another rank of this context group writes it
                 summary.generated += 1
                 return
@@ -419,8 +424,44 @@ def run_batch(plan: BatchPlan, runner: Any, preset: Preset, *, overwrite: bool, 
             on_record(rec, error)
 
     held: list[tuple[int, BatchItem]] = []  # lines another run was computing when this one came to them
+
+    def run_group(members: list[tuple[int, BatchItem]]) -> None:
+        """Lines sharing one pipeline call: claimed together, the call made once, each line saved alone."""
+        mine: list[tuple[int, BatchItem]] = []
+        try:
+            for n, item in members:
+                if not grouped and item.key in manifest.done():
+                    summary.skipped += 1
+                elif claims is not None and not claims.take(item.key):
+                    held.append((n, item))
+                elif not grouped and item.key in manifest.done():  # finished just before the claim
+                    claims.release(item.key)
+                    summary.skipped += 1
+                else:
+                    mine.append((n, item))
+            made: list[Any] = [None] * len(mine)
+            if len(mine) > 1:
+                try:
+                    made = runner.generate_batch([item.job for _n, item in mine])
+                except KeyboardInterrupt:
+                    raise
+                except Exception:  # noqa: BLE001 - each line is tried alone below, so only a bad one fails
+                    made = [None] * len(mine)
+            for (n, item), result in zip(mine, made):
+                attempt(n, item, result)
+        finally:
+            if claims is not None:
+                for _n, item in mine:
+                    claims.release(item.key)
+
     try:
-        for n, item in enumerate(plan.todo, start=1):
+        if batch_size != 1:
+            from .runner import group_jobs
+
+            numbered = list(enumerate(plan.todo, start=1))
+            for group in group_jobs([item.job for item in plan.todo], batch_size):
+                run_group([numbered[i] for i in group])
+        for n, item in enumerate(plan.todo if batch_size == 1 else (), start=1):
             if not grouped and item.key in manifest.done():  # a concurrent run on this folder did it
                 summary.skipped += 1
             elif claims is not None and not claims.take(item.key):

@@ -130,12 +130,16 @@ def record(preset: Preset, result: Any, output: Path | None, comparison: Any = N
     rec = settings(preset, result)
     rec.update(seconds=round(result.seconds, 4), transformer_seconds=round(result.transformer_seconds, 4),
                output=None if output is None else str(output))
+    rec.update(batch_size=getattr(result, "batch_size", 1), peak_memory_bytes=getattr(result, "peak_memory_bytes", None),
+               forecaster_state_bytes=getattr(result, "forecaster_state_bytes", None),
+               forecaster_state_device=getattr(result, "forecaster_state_device", None))
     if comparison is None:
         rec["estimated_speedup"] = fin(result.estimated_speedup)
     else:
         rec.update(
             baseline_seconds=round(comparison.baseline.seconds, 4),
             baseline_transformer_seconds=round(comparison.baseline.transformer_seconds, 4),
+            baseline_peak_memory_bytes=getattr(comparison.baseline, "peak_memory_bytes", None),
             speedup=fin(comparison.speedup), psnr=fin(comparison.psnr), ssim=fin(comparison.ssim),
             lpips=fin(comparison.lpips),
             baseline_output=str(outputs.baseline) if outputs else None,

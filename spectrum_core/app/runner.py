@@ -85,7 +85,7 @@ def _offload_mode(offload: Any) -> str | None:
         return "model"
     if offload in OFFLOADS:
         return offload
-    raise RequestError(f"Unknown offload '{offload}'. Choose from: {', '.join(OFFLOADS)}.", field="offload",
+    raise RequestError(f"Unknown `offload` mode '{offload}'. Choose from: {', '.join(OFFLOADS)}.", field="offload",
                        value=offload, expected=" or ".join(OFFLOADS))
 
 
@@ -335,6 +335,25 @@ class _PeakMemory:
         return int(torch.cuda.max_memory_allocated(self.device)) if self.cuda else None
 
 
+LORA_FILE = "pytorch_lora_weights.safetensors"  # what load_lora_weights reads from a folder
+
+
+def parse_lora(text: str) -> tuple[str, float]:
+    """A LoRA as written on a command line or in a batch line: "PATH" (scale 1) or "PATH:SCALE". The scale is
+    only split off when the text after the last colon is a number, so a path with colons still reads."""
+    path, sep, tail = str(text).rpartition(":")
+    if sep and path:
+        try:
+            scale = float(tail)
+        except ValueError:
+            return str(text), 1.0
+        if not math.isfinite(scale):
+            raise RequestError(f"`lora` scale for {path} must be a finite number, got {tail!r}.", field="lora",
+                               value=tail, expected="a finite number")
+        return path, scale
+    return str(text), 1.0
+
+
 def _check_loras(lora: Sequence[tuple[str, float]] | None) -> tuple[tuple[str, float], ...]:
     """(path, scale) pairs checked before any model loads: the path exists, the scale is a finite number."""
     out = []
@@ -351,6 +370,13 @@ def _check_loras(lora: Sequence[tuple[str, float]] | None) -> tuple[tuple[str, f
             raise RequestError(f"`lora` {path}: no such file or folder. Give a .safetensors LoRA file or the folder "
                                "holding pytorch_lora_weights.safetensors.", field="lora", value=str(path),
                                expected="an existing LoRA file or folder")
+        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, LORA_FILE)):
+            raise RequestError(f"`lora` {path}: a folder without {LORA_FILE}. Give the .safetensors LoRA file itself.",
+                               field="lora", value=str(path), expected=f"a folder holding {LORA_FILE}")
+        if os.path.isfile(path) and not str(path).lower().endswith(".safetensors"):
+            raise RequestError(f"`lora` {path}: not a .safetensors file. Give a LoRA saved as .safetensors "
+                               "(diffusers' save_lora_weights writes one).", field="lora", value=str(path),
+                               expected="a .safetensors file")
         out.append((str(path), float(scale)))
     return tuple(out)
 
@@ -417,11 +443,11 @@ class Runner:
         self.offload = mode
         self.lora = _check_loras(lora)
         if compile is not None and compile not in COMPILES:
-            raise RequestError(f"Unknown compile '{compile}'. Choose from: {', '.join(COMPILES)}.", field="compile",
+            raise RequestError(f"Unknown `compile` '{compile}'. Choose from: {', '.join(COMPILES)}.", field="compile",
                                value=compile, expected=" or ".join(COMPILES))
         self.compile = compile
         if forecast_state not in FORECAST_STATES:
-            raise RequestError(f"Unknown forecast_state '{forecast_state}'. Choose from: {', '.join(FORECAST_STATES)}.",
+            raise RequestError(f"Unknown `forecast_state` '{forecast_state}'. Choose from: {', '.join(FORECAST_STATES)}.",
                                field="forecast_state", value=forecast_state, expected=" or ".join(FORECAST_STATES))
         self.forecast_state = forecast_state
         cpus = available_cpus()
