@@ -17,7 +17,7 @@ from spectrum_core.app import distributed, media
 from spectrum_core.app.outputs import DEFAULT_OUT_DIR
 
 from . import __version__
-from .context import MODEL_OPTIONS, ModelChoice, load
+from .context import MODEL_OPTIONS, ContextParallelOpt, ModelChoice, launch, load
 from .errors import EXIT_FAILED, cli_errors, describe
 from .options import KNOB_OPTIONS, OUT_PANEL, JsonOpt, OverwriteOpt, with_options
 from .render import err, safe, step_progress
@@ -50,6 +50,7 @@ def batch(
     overwrite: OverwriteOpt = False,
     as_json: JsonOpt = False,
     batch_size: BatchSizeOpt = 1,
+    context_parallel: ContextParallelOpt = None,
     *,
     choice: ModelChoice,
     knobs: dict[str, Any],
@@ -70,20 +71,21 @@ def batch(
       spectrum batch jobs.jsonl -m flux --nfe 14 --json > results.ndjson
     """
     with cli_errors():
-        world = distributed.World.from_env()
         preset = choice.preset()
         items = batch_lib.read_batch(file, preset, knobs, allow_outside=allow_outside)
-        if world.distributed:  # under torchrun: one process per device, LOCAL_RANK picks it
+        world, choice = launch(context_parallel, choice, "batch")
+        if world.distributed and world.context is None:  # under torchrun: one process per device, LOCAL_RANK picks it
             from spectrum_core.app.runner import resolve_device
 
             choice = dataclasses.replace(choice, device=world.device(resolve_device(choice.device)))
         runner = choice.runner(preset)
-        with distributed.process_group(world, runner.device):
-            _run(file, out, overwrite, as_json, world, preset, items, runner, allow_outside, batch_size)
+        with distributed.process_group(world, runner.device) as mesh:
+            _run(file, out, overwrite, as_json, world, preset, items, runner, allow_outside, batch_size, mesh)
 
 
 def _run(file: Path, out: Path, overwrite: bool, as_json: bool, world: distributed.World, preset: Any,
-         items: list[batch_lib.BatchItem], runner: Any, allow_outside: bool = False, batch_size: int = 1) -> None:
+         items: list[batch_lib.BatchItem], runner: Any, allow_outside: bool = False, batch_size: int = 1,
+         mesh: Any = None) -> None:
     """Plan against the manifest, run this process's share, print the summary (rank 0, over all ranks).
 
     Every rank reads the manifest before any rank writes to it (the barrier), so all of them see the same
@@ -105,6 +107,7 @@ def _run(file: Path, out: Path, overwrite: bool, as_json: bool, world: distribut
 
             quiet_libraries()
             runner.pipe  # noqa: B018 - loads the pipeline
+        distributed.enable_context_parallel(runner.pipe, world, mesh)  # nothing without --context-parallel
 
     def on_item(n: int, total: int, item: batch_lib.BatchItem) -> None:
         say(f"[bold]({n}/{total})[/] line {item.line}: {safe(item.job.prompt)}")
@@ -121,13 +124,15 @@ def _run(file: Path, out: Path, overwrite: bool, as_json: bool, world: distribut
     started = time.perf_counter()
     summary = batch_lib.run_batch(plan, runner, preset, overwrite=overwrite, generator=f"spectrum {__version__}",
                                   generate=_progress_generate if world.is_main else None,
-                                  on_item=on_item, on_record=on_record, batch_size=batch_size)
+                                  on_item=on_item, on_record=on_record, batch_size=batch_size,
+                                  world=world if world.context is not None else None)
     counts = {"generated": summary.generated, "skipped": summary.skipped - plan.skipped, "failed": summary.failed,
-              "seconds": time.perf_counter() - started}
+              "seconds": time.perf_counter() - started, "writes": world.writes}
     totals = distributed.gather_to_main(counts, world)
     failed = summary.failed
     if world.is_main:
-        total = {k: sum(t[k] for t in totals) for k in ("generated", "skipped", "failed")}
+        writers = [t for t in totals if t["writes"]]  # a context group's lines count once
+        total = {k: sum(t[k] for t in writers) for k in ("generated", "skipped", "failed")}
         failed = total["failed"]
         wall = max(t["seconds"] for t in totals)
         rate = f", {total['generated'] / wall:.2f} per second over {world.size} processes" if world.distributed and wall > 0 else ""

@@ -5,10 +5,12 @@ options.with_options), and loading the pipeline with the libraries' own progress
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional
+
+import typer
 
 from spectrum_core.app.presets import DEFAULT_MODEL, Preset, load_preset, load_preset_file, preset_for_model_dir
 
@@ -95,6 +97,33 @@ MODEL_OPTIONS = OptionGroup("choice", (
     option("threads", int, "CPU threads for torch on --device cpu, at most the CPUs this process may use. "
            + default_note("the preset's cpu_threads, else torch's"), MODEL_PANEL, min=1),
 ), _choice)
+
+
+ContextParallelOpt = Annotated[Optional[str], typer.Option(
+    "--context-parallel", help="Split one generation's sequence over N GPUs with diffusers' context parallelism: "
+    "ulysses:N or ring:N. Run under torchrun with a multiple of N processes (torchrun --nproc-per-node N -m "
+    "spectrum_cli gen ...); the first rank of each group writes the files. CUDA only.", metavar="KIND:N", show_default=False, rich_help_panel=MODEL_PANEL)]
+
+
+def launch(text: str | None, choice: ModelChoice, command: str) -> tuple[Any, ModelChoice]:
+    """The torchrun world with `text`'s context parallelism (KIND:N), and the choice with this process's
+    device; refused before any model loads when it cannot work. Without `text`: the launch's world as it is
+    and the choice unchanged."""
+    from spectrum_core.app import distributed
+
+    cp = distributed.ContextParallel.parse(text) if text else None
+    if cp is None:
+        return distributed.World.from_env(), choice
+    if not distributed.World.from_env().distributed:
+        raise UsageError(f"--context-parallel {cp} needs torchrun with {cp.degree} processes: "
+                         f"torchrun --nproc-per-node {cp.degree} -m spectrum_cli {command} ...")
+    world = distributed.World.from_env(context=cp)  # refuses a degree that does not divide the world
+    from spectrum_core.app.runner import resolve_device
+
+    device = resolve_device(choice.device)
+    if not device.startswith("cuda"):
+        raise UsageError(f"context parallelism needs CUDA devices (this run's device is {device}).")
+    return world, replace(choice, device=world.device(device))
 
 
 def quiet_libraries() -> None:

@@ -3,9 +3,8 @@ to bottom — check the request, plan the outputs, load, run, write the files as
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -13,9 +12,9 @@ from spectrum_core.app import distributed, media, outputs
 from spectrum_core.app.request import build_job
 
 from . import __version__
-from .context import MODEL_OPTIONS, ModelChoice, load, quiet_libraries
+from .context import MODEL_OPTIONS, ContextParallelOpt, ModelChoice, launch, load, quiet_libraries
 from .errors import UsageError, cli_errors
-from .options import KNOB_OPTIONS, MODEL_PANEL, OUT_PANEL, CompareOpt, JsonOpt, OutOpt, OverwriteOpt, PromptArg, with_options
+from .options import KNOB_OPTIONS, OUT_PANEL, CompareOpt, JsonOpt, OutOpt, OverwriteOpt, PromptArg, with_options
 from .render import err, safe, step_progress, summary_table
 
 GENERATOR = f"spectrum {__version__}"
@@ -23,30 +22,6 @@ GENERATOR = f"spectrum {__version__}"
 PairsOpt = Annotated[int, typer.Option(
     "--pairs", help="Baseline/accelerated pairs to time; the speedup reported is their median, with the "
     "range. The files are the first pair's.", min=1, max=100, rich_help_panel=OUT_PANEL)]
-ContextParallelOpt = Annotated[Optional[str], typer.Option(
-    "--context-parallel", help="Split one generation's sequence over N GPUs with diffusers' context parallelism: "
-    "ulysses:N or ring:N. Run under torchrun with N processes (torchrun --nproc-per-node N -m spectrum_cli gen ...); "
-    "rank 0 writes the files. CUDA only.", metavar="KIND:N", show_default=False, rich_help_panel=MODEL_PANEL)]
-
-
-def _world(text: str | None, choice: ModelChoice) -> tuple[distributed.World, ModelChoice]:
-    """The torchrun world for --context-parallel (a world of one without it), and the choice with this
-    process's device; refused before any model loads when it cannot work."""
-    cp = distributed.ContextParallel.parse(text) if text else None
-    if cp is None:
-        return distributed.World.from_env(), choice
-    if not distributed.World.from_env().distributed:
-        raise UsageError(f"--context-parallel {cp} needs torchrun with {cp.degree} processes: "
-                         f"torchrun --nproc-per-node {cp.degree} -m spectrum_cli gen ...")
-    world = distributed.World.from_env(context=cp)  # refuses a degree that does not divide the world
-    from spectrum_core.app.runner import resolve_device
-
-    device = resolve_device(choice.device)
-    if not device.startswith("cuda"):
-        raise UsageError(f"context parallelism needs CUDA devices (this run's device is {device}).")
-    return world, dataclasses.replace(choice, device=world.device(device))
-
-
 def _run(prompt: str, choice: ModelChoice, knobs: dict[str, Any], out: str | None, overwrite: bool,
          as_json: bool, compare: bool, pairs: int = 1, context_parallel: str | None = None) -> None:
     with cli_errors():
@@ -54,7 +29,7 @@ def _run(prompt: str, choice: ModelChoice, knobs: dict[str, Any], out: str | Non
         job = build_job(preset, prompt, knobs)
         if compare and job.spectrum is None:
             raise UsageError("--compare runs the baseline against an accelerated run; drop --method none.")
-        world, choice = _world(context_parallel, choice)
+        world, choice = launch(context_parallel, choice, "gen")
         if world.context is not None and compare:
             raise UsageError("--context-parallel splits one generation over the processes; drop --compare.")
         runner = choice.runner(preset)

@@ -535,3 +535,26 @@ def test_cli_batch_size_runs_real_batches(tmp_path, monkeypatch):
         assert np.abs(pa - pb).max() <= 1
     bad = CliRunner().invoke(app, [*args, "-o", "bad", "--batch-size", "0"])
     assert bad.exit_code == 2 and "--batch-size" in bad.stderr and not Path("bad").exists()
+
+
+def test_cli_batch_context_parallel_is_refused_before_loading(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from spectrum_cli.main import app
+    from spectrum_core.app import runner as runner_mod
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(runner_mod, "load_pipeline", refuse)
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, "a red circle\n")
+    args = ["batch", str(path), "-m", "tiny-flux", "--device", "cpu", "-o", "o"]
+    alone = CliRunner().invoke(app, [*args, "--context-parallel", "ring:2"])
+    assert alone.exit_code == 2 and "--context-parallel ring:2 needs torchrun with 2 processes" in alone.stderr
+    assert "-m spectrum_cli batch" in alone.stderr
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    on_cpu = CliRunner().invoke(app, [*args, "--context-parallel", "ulysses:2"])
+    assert on_cpu.exit_code == 2 and "context parallelism needs CUDA devices" in on_cpu.stderr, on_cpu.output
+    assert not Path("o").exists()
