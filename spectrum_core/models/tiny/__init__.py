@@ -57,6 +57,7 @@ import diffusers
 import torch
 
 from ...hooks.families import variant, variant_names
+from ..call_defaults import FILE_NAME, write_call_defaults
 from .chroma import build_chroma
 from .cogvideox import build_cogvideox
 from .flux import build_flux
@@ -108,29 +109,37 @@ def build_tiny_pipeline(family: str, seed: int = 0) -> diffusers.DiffusionPipeli
 def tiny_pipeline_dir(family: str, cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
     """Directory holding the saved tiny pipeline of ``family`` (seed 0), created on first use.
 
-    The pipeline is written to a temporary sibling directory and renamed into place, so the target is
-    either absent or complete; concurrent first uses from several processes are safe (the loser of the
-    rename race discards its copy and uses the winner's).
+    The pipeline (with its ``spectrum_call.json``, see ``models.call_defaults``) is written to a hidden
+    temporary sibling directory and renamed into place, so the target is either absent or complete: an
+    interrupt (Ctrl-C, or SIGTERM under ``app.signals.sigterm_as_interrupt``) or a failed write removes
+    the temporary directory and leaves no entry. Concurrent first uses from several processes are safe
+    (the loser of the rename race discards its copy and uses the winner's). An incomplete entry left by
+    something else (no ``model_index.json``) is replaced.
     """
     _check_family(family)
     if cache_dir is None:
         cache_dir = os.environ.get("SPECTRUM_CACHE") or pathlib.Path.home() / ".cache" / "spectrum"
     target = pathlib.Path(cache_dir).expanduser() / "tiny" / f"{family}-{_CACHE_VERSION}"
     if _is_complete(target):
-        return target
+        return _with_call_defaults(target, family)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         build_tiny_pipeline(family, seed=0).save_pretrained(staging)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            # Another process won the race (target exists and is non-empty); its copy is equivalent.
-            if not _is_complete(target):
-                raise
+        _write_tiny_call_defaults(staging, family)
+        for attempt in range(2):
+            try:
+                os.rename(staging, target)
+                break
+            except OSError:
+                if _is_complete(target):  # another process won the race; its copy is equivalent
+                    break
+                if attempt:
+                    raise
+                _discard(target)  # an incomplete entry (not from this function): out of the way, then retry
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return _with_call_defaults(target, family)
 
 
 def load_tiny_pipeline(
@@ -161,3 +170,42 @@ def _check_family(family: str) -> None:
 
 def _is_complete(path: pathlib.Path) -> bool:
     return (path / "model_index.json").is_file()
+
+
+def _discard(path: pathlib.Path) -> None:
+    """Remove an incomplete cache entry: renamed aside first (atomic), so no process ever loads half of it."""
+    aside = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    try:
+        os.rename(path, aside / "entry")
+    except FileNotFoundError:  # another process discarded it first
+        pass
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+# Frames per second of the tiny video models (their presets' `fps`): for spectrum_call.json.
+_TINY_FPS = 8
+_TINY_STEPS = 50
+
+
+def _tiny_call_defaults(family: str) -> dict[str, Any]:
+    """How a tiny pipeline is called by default: its presets' steps and the registry's tiny call."""
+    return {"num_inference_steps": _TINY_STEPS, **TINY_CALL_KWARGS[family]}
+
+
+def _write_tiny_call_defaults(folder: pathlib.Path, family: str) -> None:
+    write_call_defaults(folder, variant(family)[1].pipeline, _tiny_call_defaults(family),
+                        fps=_TINY_FPS if "num_frames" in TINY_CALL_KWARGS[family] else None)
+
+
+def _with_call_defaults(target: pathlib.Path, family: str) -> pathlib.Path:
+    """`target`, given its spectrum_call.json if an entry made before that file existed lacks it (written
+    beside and renamed in: readers see the whole file or none)."""
+    if not (target / FILE_NAME).is_file():
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=".call.", dir=target))
+        try:
+            _write_tiny_call_defaults(staging, family)
+            os.replace(staging / FILE_NAME, target / FILE_NAME)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
