@@ -6,7 +6,9 @@ Python turns Ctrl-C (SIGINT) into `KeyboardInterrupt`, which unwinds the stack a
 those temporary files behind. Two context managers close that gap:
 
 - `sigterm_as_interrupt()`: inside the block, SIGTERM raises `KeyboardInterrupt` like Ctrl-C.
-  A command-line entry point wraps its whole run in it.
+  A command-line entry point wraps its whole run in it. A SIGTERM or Ctrl-C that lands while a
+  finalizer (`__del__`) runs, where Python would print "Exception ignored" and carry on, is
+  delivered again just after the finalizer.
 - `deferred_interrupts()`: inside the block, SIGINT and SIGTERM are held and delivered when the
   block ends. For critical sections that take microseconds and must not be cut in half, such as
   renaming the files of an output set into place (see `media.OutputSet.commit`).
@@ -19,7 +21,9 @@ chooses to convert SIGTERM, for example the CLI in its entry point.
 
 from __future__ import annotations
 
+import _thread
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -53,10 +57,29 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
         return
     signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_hook = sys.unraisablehook
+
+    def redeliver(unraisable: Any) -> None:
+        # A signal whose handler raised inside a finalizer (`__del__`, a weakref callback: common while
+        # imports run the garbage collector) is "ignored" by Python and the process would go on. Trip the
+        # signal again: its handler runs at the next check outside the finalizer and the exception unwinds
+        # the program as usual. Tripped from a short timer thread: tripping it here would run the handler
+        # inside this hook, where its exception is ignored once more. Should it land inside a finalizer
+        # again, this hook trips it again.
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            signum = getattr(unraisable.exc_value, "signum", signal.SIGINT)
+            timer = threading.Timer(0.01, _thread.interrupt_main, args=(signum,))
+            timer.daemon = True
+            timer.start()
+        else:
+            previous_hook(unraisable)
+
+    sys.unraisablehook = redeliver
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
 
 
 @contextmanager
