@@ -65,3 +65,14 @@ def psnr(test, reference):
 
 
 ALL_FAMILIES = FAMILIES
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Any attempt to load a pipeline fails the test: bad input must be refused before a model loads."""
+    from spectrum_core.app import runner
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(runner, "load_pipeline", refuse)

@@ -17,17 +17,6 @@ def run(*args):
     return CliRunner().invoke(app, list(args))
 
 
-@pytest.fixture
-def no_loading(monkeypatch):
-    """Any model load fails the test: bad input must be refused before it."""
-    from spectrum_core.app import runner
-
-    def refuse(*_a, **_k):
-        raise AssertionError("a model was loaded")
-
-    monkeypatch.setattr(runner, "load_pipeline", refuse)
-
-
 @pytest.mark.parametrize("args, message", [
     (["--nfe", "10,60"], "choose 2 to 49"),
     (["--nfe", "1"], "choose 2 to 49"),

@@ -571,17 +571,6 @@ def test_partial_hub_download_is_not_cached(tmp_path, monkeypatch):
 
 # --- runtime options: LoRA, compile, offload, forecaster state, context parallelism ---------------------
 
-@pytest.fixture
-def no_loading(monkeypatch):
-    """Any attempt to load a pipeline fails the test: refusals must come first."""
-    from spectrum_core.app import runner
-
-    def refuse(*_a, **_k):
-        raise AssertionError("a model was loaded")
-
-    monkeypatch.setattr(runner, "load_pipeline", refuse)
-
-
 @pytest.mark.parametrize("args, message", [
     (["--compile", "fast"], "Unknown --compile 'fast'. Choose from: regional, full."),
     (["--offload-mode", "disk"], "Unknown --offload mode 'disk'. Choose from: model, sequential, group."),

@@ -123,21 +123,15 @@ def test_file_size_limit_leaves_nothing_and_says_so(tmp_path, name, args, limit)
 
 # --- signals at set points -----------------------------------------------------------------------------
 
+# where: the scheduler's third step (the model is loaded and generating), and the moment ffmpeg has written
+# the whole temporary MP4 and it is read back (the worst time for a .part file)
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
-def test_signal_mid_generation_exits_130_and_leaves_nothing(tmp_path, signame):
-    # the scheduler's third step: the model is loaded and generating
-    result = _run_cli_with(tmp_path, "diffusers:FlowMatchEulerDiscreteScheduler.step", signame,
-                           "gen", CIRCLE, *SHAPES, "-o", "a.png", after=3)
-    assert "FAULT-POINT" in result.stderr
-    assert result.returncode == 130, result.stderr
-    assert "Traceback" not in result.stderr and "wrote" not in result.stdout
-    assert _files(tmp_path) == []
-
-
-@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
-def test_signal_while_the_mp4_is_encoded_leaves_no_part_files(tmp_path, signame):
-    # ffmpeg has written the whole temporary file and it is being read back: the worst time for a .part
-    result = _run_cli_with(tmp_path, "imageio_ffmpeg:read_frames", signame, "gen", CLIP, *MOVING, "-o", "c.mp4")
+@pytest.mark.parametrize("point, args, after", [
+    ("diffusers:FlowMatchEulerDiscreteScheduler.step", ("gen", CIRCLE, *SHAPES, "-o", "a.png"), 3),
+    ("imageio_ffmpeg:read_frames", ("gen", CLIP, *MOVING, "-o", "c.mp4"), 1),
+], ids=["mid-generation", "mp4-encode"])
+def test_a_signal_exits_130_and_leaves_nothing(tmp_path, signame, point, args, after):
+    result = _run_cli_with(tmp_path, point, signame, *args, after=after)
     assert "FAULT-POINT" in result.stderr
     assert result.returncode == 130, result.stderr
     assert "Traceback" not in result.stderr and "wrote" not in result.stdout

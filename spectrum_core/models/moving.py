@@ -79,10 +79,7 @@ def vocabulary() -> list[str]:
 
 
 def _vocab_message() -> str:
-    return (
-        f"Prompts read '{GRAMMAR}'. Colours: {', '.join(COLOURS)}. Shapes: {', '.join(SHAPES)}. "
-        f"Directions: {', '.join(DIRECTIONS)}. Backgrounds: {', '.join(BACKGROUNDS)}."
-    )
+    return shapes.vocab_message(GRAMMAR, Directions=DIRECTIONS)
 
 
 def make_prompt(colour: str, shape: str, direction: str, background: str) -> str:

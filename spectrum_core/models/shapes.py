@@ -81,11 +81,15 @@ def vocabulary() -> list[str]:
     return words
 
 
+def vocab_message(grammar: str = GRAMMAR, **more: tuple[str, ...]) -> str:
+    """What a prompt may say, for error messages: the grammar, then the colours, the shapes, any ``more``
+    word lists (``Directions=...``, for the video world) and the backgrounds."""
+    lists = {"Colours": COLOURS, "Shapes": SHAPES, **more, "Backgrounds": BACKGROUNDS}
+    return f"Prompts read '{grammar}'. " + " ".join(f"{name}: {', '.join(words)}." for name, words in lists.items())
+
+
 def _vocab_message() -> str:
-    return (
-        f"Prompts read '{GRAMMAR}'. Colours: {', '.join(COLOURS)}. Shapes: {', '.join(SHAPES)}. "
-        f"Backgrounds: {', '.join(BACKGROUNDS)}."
-    )
+    return vocab_message()
 
 
 @dataclass(frozen=True)
