@@ -112,7 +112,12 @@ def _run(file: Path, out: Path, overwrite: bool, as_json: bool, world: distribut
     def on_item(n: int, total: int, item: batch_lib.BatchItem) -> None:
         say(f"[bold]({n}/{total})[/] line {item.line}: {safe(item.job.prompt)}")
 
+    passes = {"steps": 0, "real": 0}  # over the lines this process wrote, for the totals
+
     def on_record(rec: dict[str, Any], error: Exception | None) -> None:
+        if error is None and isinstance(rec.get("steps"), int) and isinstance(rec.get("nfe"), int):
+            passes["steps"] += rec["steps"]
+            passes["real"] += rec["nfe"]
         if error is not None:
             err.print(f"[bold red]failed:[/] line {rec.get('line')}: {safe(describe(error))}")
         if as_json:
@@ -127,17 +132,19 @@ def _run(file: Path, out: Path, overwrite: bool, as_json: bool, world: distribut
                                   on_item=on_item, on_record=on_record, batch_size=batch_size,
                                   world=world if world.context is not None else None)
     counts = {"generated": summary.generated, "skipped": summary.skipped - plan.skipped, "failed": summary.failed,
-              "seconds": time.perf_counter() - started, "writes": world.writes}
+              "seconds": time.perf_counter() - started, "writes": world.writes, **passes}
     totals = distributed.gather_to_main(counts, world)
     failed = summary.failed
     if world.is_main:
         writers = [t for t in totals if t["writes"]]  # a context group's lines count once
-        total = {k: sum(t[k] for t in writers) for k in ("generated", "skipped", "failed")}
+        total = {k: sum(t[k] for t in writers) for k in ("generated", "skipped", "failed", "steps", "real")}
         failed = total["failed"]
         wall = max(t["seconds"] for t in totals)
         rate = f", {total['generated'] / wall:.2f} per second over {world.size} processes" if world.distributed and wall > 0 else ""
+        avoided = total["steps"] - total["real"]
+        saved = f", {avoided} of {total['steps']} steps forecast (network passes avoided)" if total["steps"] else ""
         say(f"{total['generated']} generated, {done_before + total['skipped']} skipped (done before), "
-            f"{failed} failed{rate}; manifest: {safe(str(plan.manifest))}")
+            f"{failed} failed{rate}{saved}; manifest: {safe(str(plan.manifest))}")
     failed = _any_failed(failed, world)
     if failed:
         raise typer.Exit(code=EXIT_FAILED)

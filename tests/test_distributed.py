@@ -130,6 +130,8 @@ def test_batch_shards_over_ranks_and_rank0_alone_reports(tmp_path):
     progress = [line for line in done.stderr.splitlines() if line.startswith("(")]
     assert [p.split(":")[0] for p in progress] == ["(1/3) line 1", "(2/3) line 3", "(3/3) line 5"]  # rank 0's share
     assert done.stderr.count("generated,") == 1 and "5 generated, 0 skipped" in done.stderr
+    steps, real = sum(r["steps"] for r in records), sum(r["nfe"] for r in records)  # totals over both ranks
+    assert f"{steps - real} of {steps} steps forecast" in done.stderr
 
 
 def test_batch_resumes_across_world_sizes_each_prompt_once(tmp_path):
