@@ -389,6 +389,24 @@ def test_apply_spectrum_refuses_a_pipeline_with_a_diffusers_cache(tiny_pipes, ca
     apply_spectrum(pipe).remove()  # without the cache it applies (and removes) as usual
 
 
+def test_a_diffusers_cache_enabled_after_apply_spectrum_is_refused_at_the_call(tiny_pipes):
+    import diffusers
+
+    from spectrum_core.hooks.spectrum import apply_spectrum
+
+    from conftest import generate
+
+    pipe = tiny_pipes("flux")
+    handle = apply_spectrum(pipe, nfe=4)
+    pipe.transformer.enable_cache(diffusers.FirstBlockCacheConfig(threshold=0.2))
+    try:
+        with pytest.raises(RuntimeError, match=r"a diffusers cache \(FirstBlockCacheConfig\) was enabled .* after apply_spectrum"):
+            generate(pipe, "flux", 6)
+    finally:
+        pipe.transformer.disable_cache()
+        handle.remove()
+
+
 # --- a signal that lands inside a finalizer is not swallowed ------------------------------------------------
 
 class _SignalsInItsFinalizer:

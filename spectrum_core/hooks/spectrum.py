@@ -309,6 +309,10 @@ class SpectrumModelHook(ModelHook):
         return module
 
     def new_forward(self, module: torch.nn.Module, *args, **kwargs):
+        if getattr(module, "is_cache_enabled", False):  # enable_cache after apply_spectrum: two caches would stack
+            raise RuntimeError(f"a diffusers cache ({type(module._cache_config).__name__}) was enabled on this transformer "
+                               "after apply_spectrum; Spectrum does not stack on it: call disable_cache() or remove "
+                               "Spectrum (handle.remove()) first")
         self._begin(args, kwargs)
         try:
             output = self.fn_ref.original_forward(*args, **kwargs)
