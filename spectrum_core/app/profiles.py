@@ -257,7 +257,7 @@ def resolve(preset: Preset, config: SpectrumConfig | None, steps: int, guidance:
 
 def profiled_config(preset: Preset | str, profile: str | Path | None = None, *, config: SpectrumConfig | None = None,
                     steps: int | None = None, guidance: float | None = None, height: int | None = None,
-                    width: int | None = None, frames: int | None = None,
+                    width: int | None = None, frames: int | None = None, search: Iterable[Path] | None = None,
                     **overrides: Any) -> tuple[SpectrumConfig, str]:
     """The SpectrumConfig a pipeline called the preset's way should run with, for ``apply_spectrum``, and
     the name of the profile it came from ("reference" when none matched).
@@ -266,7 +266,7 @@ def profiled_config(preset: Preset | str, profile: str | Path | None = None, *, 
     size, which a profile is matched on); this is the explicit step that looks the profile up, with the same
     rule as ``build_job``: the preset's steps, guidance and size unless given, ``profile`` None (automatic),
     "none" or a path, and keyword ``overrides`` on the preset's Spectrum config (``nfe=10``; a schedule or
-    forecaster knob keeps the reference)::
+    forecaster knob keeps the reference). ``search``: the folders to look in (default: shipped and user's)::
 
         config, used = profiled_config("shapes", nfe=10)   # the shipped calibration: 50 steps, 64x64
         handle = apply_spectrum(pipe, config)
@@ -281,4 +281,4 @@ def profiled_config(preset: Preset | str, profile: str | Path | None = None, *, 
                    preset.guidance if guidance is None else guidance, profile,
                    height=preset.height if height is None else height, width=preset.width if width is None else width,
                    frames=(preset.frames if frames is None else frames) if preset.is_video else None,
-                   given=overrides.keys(), method="spectrum")
+                   given=overrides.keys(), method="spectrum", search=search)

@@ -124,13 +124,9 @@ def calibrated_default(model_name: str, steps: int, budget: int) -> tuple[Spectr
     profiles that ship with the package (a user's own profiles are left out, so results reproduce), and
     the profile's id ("reference" when none matches)."""
     from ..app import profiles
-    from ..app.presets import load_preset
 
-    preset = load_preset(model_name)
-    base = preset.spectrum.config.replace(nfe=budget, forecaster="chebyshev")
-    frames = preset.frames if preset.is_video else None
-    return profiles.resolve(preset, base, steps, preset.guidance, None, height=preset.height, width=preset.width,
-                            frames=frames, given=("nfe",), search=profiles.shipped_dirs())
+    return profiles.profiled_config(model_name, steps=steps, search=profiles.shipped_dirs(), nfe=budget,
+                                    forecaster="chebyshev")
 
 
 def our_methods(pipe: Any, budget: int, model_name: str | None = None) -> list[Method]:
@@ -148,8 +144,10 @@ def our_methods(pipe: Any, budget: int, model_name: str | None = None) -> list[M
     }
     out = [Method(name, "spectrum", budget, cfg.to_dict(), _ours(cfg), note) for name, cfg in spectrum.items()]
     if model_name is not None:
+        from ..app import profiles
+
         cfg, ident = calibrated_default(model_name, STEPS, budget)
-        if ident != "reference":
+        if ident != profiles.REFERENCE:
             out.insert(0, Method(CALIBRATED, "spectrum", budget, {**cfg.to_dict(), "profile": ident}, _ours(cfg)))
     interval = TAYLORSEER_INTERVAL.get(budget)
     if interval is not None:
