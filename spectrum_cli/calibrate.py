@@ -31,9 +31,25 @@ PromptsOpt = Annotated[Optional[Path], typer.Option(
 FastOpt = Annotated[bool, typer.Option(
     "--fast", help="About a third of the runs: amplification probed every third step, one selection sample, "
     "two candidate forecasters. The choice is noisier.", rich_help_panel=GEN_PANEL)]
+RefineOpt = Annotated[Optional[int], typer.Option(
+    "--refine-sweeps", help="Closed-loop refinement sweeps after the optimiser (each tries moving every real "
+    "step by up to two steps, scored on 6 more samples); 0 turns it off. \\[default: 2, 0 with --fast]",
+    rich_help_panel=GEN_PANEL, show_default=False)]
 ProfileOutOpt = Annotated[Optional[Path], typer.Option(
     "--out", "-o", help="Where to write the profile. \\[default: the user's profile folder, found "
     "automatically by gen/ab/batch/grid/bench]", rich_help_panel=OUT_PANEL, dir_okay=False, show_default=False)]
+
+
+def _refined_note(record: Any) -> str:
+    if not record:
+        return ""
+    if record["kept"]:
+        return (f"; refined from {'/'.join(','.join(map(str, s)) for s in record['optimiser_steps'])} "
+                f"({record['refinement_psnr_before']:.2f} -> {record['refinement_psnr_after']:.2f} dB on the "
+                "refinement samples)")
+    if record["refined_steps"] == record["optimiser_steps"]:
+        return "; no refining move helped"
+    return "; a refined schedule did worse on the selection samples and was not kept"
 
 
 def _budgets(text: str) -> list[int]:
@@ -45,14 +61,16 @@ def _budgets(text: str) -> list[int]:
 
 @with_options(MODEL_OPTIONS)
 def calibrate(nfe: NfeListOpt = "10,14", steps: CalStepsOpt = None, guidance: CalGuidanceOpt = None,
-              prompts: PromptsOpt = None, fast: FastOpt = False, out: ProfileOutOpt = None,
+              prompts: PromptsOpt = None, fast: FastOpt = False, refine_sweeps: RefineOpt = None,
+              out: ProfileOutOpt = None,
               as_json: JsonOpt = False, *, choice: ModelChoice) -> None:
     """Calibrate a model: place its real passes where forecast errors cost most, for each budget.
 
     Records one full-step run, measures how much an error at each step changes the output (one short
     perturbed run per step), picks the real steps for each budget by an exact optimisation, chooses the
-    forecaster on other prompts, and writes a profile that gen, ab, batch, grid and bench then use
-    automatically for that model, step count, guidance and budget (--profile none turns it off).
+    forecaster on other prompts, refines the steps in closed loop on yet others, and writes a profile that
+    gen, ab, batch, grid and bench then use automatically for that model, step count, guidance and budget
+    (--profile none turns it off).
 
     [bold]Examples[/]
 
@@ -67,7 +85,8 @@ def calibrate(nfe: NfeListOpt = "10,14", steps: CalStepsOpt = None, guidance: Ca
         preset = choice.preset()
         budgets = _budgets(nfe)
         prompt_list = cal.read_prompts(prompts) if prompts is not None else None
-        plan = cal.plan_calibration(preset, budgets, steps=steps, guidance=guidance, prompts=prompt_list, fast=fast)
+        plan = cal.plan_calibration(preset, budgets, steps=steps, guidance=guidance, prompts=prompt_list, fast=fast,
+                                    sweeps=refine_sweeps)
         job = plan.selection[0]
         from spectrum_core.app.request import build_job
 
@@ -96,7 +115,8 @@ def calibrate(nfe: NfeListOpt = "10,14", steps: CalStepsOpt = None, guidance: Ca
             err.print(f"  {k} of {plan.steps}: {entry['forecaster']} on steps "
                       f"{'/'.join(','.join(map(str, s)) for s in entry['real_steps'])}: "
                       f"{entry['psnr']:.2f} dB vs reference {entry['reference_psnr']:.2f} dB "
-                      f"({entry['gain_db']:+.2f} dB on {len(c['selection'])} selection sample(s))")
+                      f"({entry['gain_db']:+.2f} dB on {len(c['selection'])} selection sample(s))"
+                      + _refined_note(entry.get("refinement")))
         err.print(f"Cost: {c['runs']} pipeline runs in {c['seconds']:.1f} s ({c['mode']} mode)")
         err.print(f"[green]wrote[/] {safe(written)} (profile {safe(profile['id'])})")
         if as_json:

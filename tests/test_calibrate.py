@@ -26,6 +26,9 @@ def run(*args):
     (["--steps", "0"], "steps"),
     (["--guidance", "nan"], "guidance"),
     (["--prompts", "/nonexistent/prompts.txt"], "cannot read the prompts file"),
+    (["--refine-sweeps", "-1"], "refinement sweeps"),
+    (["--refine-sweeps", "11"], "refinement sweeps"),
+    (["--refine-sweeps", "two"], "refine-sweeps"),
 ])
 def test_bad_input_is_refused_before_loading(no_loading, args, message):
     result = run("calibrate", "-m", "shapes", *args)
@@ -54,6 +57,13 @@ def test_default_prompts_avoid_the_benchmark_and_checks():
         seeds = {s for _, s in plan.trajectory + plan.selection}
         assert not seeds & {0, 1, 42, 1000}
         assert not {p for p, _ in plan.trajectory} & {p for p, _ in plan.selection}
+        # the refinement scores schedules on yet other samples; the fast mode does not refine
+        assert len(plan.refinement) == cal.FULL_REFINEMENT and plan.sweeps == cal.REFINE_SWEEPS
+        others = plan.trajectory + plan.selection
+        assert not {p for p, _ in plan.refinement} & {p for p, _ in others}
+        assert not {s for _, s in plan.refinement} & (seeds | {0, 1, 42, 1000})
+        assert not cal.plan_calibration(preset, [10], fast=True).refines
+        assert not cal.plan_calibration(preset, [10], sweeps=0).refines
 
 
 def test_forecast_costs_equal_the_capped_linear_forecaster():
@@ -107,3 +117,35 @@ def test_calibrating_a_tiny_model_writes_a_profile_that_runs_exactly_its_steps(t
         rec = json.loads(run("gen", "a cat", "-m", "tiny-flux", *extra, "--json", "-o", str(tmp_path / "c.png"),
                              "--overwrite").stdout)
         assert rec["profile"] == "reference"
+
+
+def test_refinement_on_a_tiny_model_is_recorded_checked_and_runs_exactly_its_steps(tmp_path, monkeypatch):
+    """Fast mode with one refinement sweep: the profile records the optimiser's steps and the refined ones;
+    a refined schedule replaces the optimiser's only when it did at least as well on the selection sample,
+    and gen then runs exactly the recorded steps."""
+    monkeypatch.setenv("SPECTRUM_PROFILES", str(tmp_path))
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a cat on a sofa\na dog in the snow\na bowl of fruit\n")
+    out = tmp_path / "refined.json"
+    result = run("calibrate", "-m", "tiny-flux", "--steps", "10", "--nfe", "5", "--fast", "--refine-sweeps", "1",
+                 "--prompts", str(prompts), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    data = profiles.load_profile(out)
+    cal_record = data["calibration"]
+    assert cal_record["refine_sweeps"] == 1 and [r["prompt"] for r in cal_record["refinement"]] == ["a bowl of fruit"]
+    entry = data["budgets"]["5"]
+    record = entry["refinement"]
+    assert 1 <= record["schedules_scored"] <= 1 + 4 * 4          # the start and at most (K - 1) x 4 moves
+    assert record["refinement_psnr_after"] >= record["refinement_psnr_before"]
+    (refined,) = record["refined_steps"]
+    assert len(refined) == 5 and refined[0] == 0 and refined == sorted(set(refined)) and refined[-1] < 10
+    if record["kept"]:
+        assert entry["real_steps"] == record["refined_steps"] != record["optimiser_steps"]
+        assert record["selection_psnr_after"] >= record["selection_psnr_before"]
+    else:
+        assert entry["real_steps"] == record["optimiser_steps"]
+    assert cal_record["runs"] <= cal.plan_calibration(load_preset("tiny-flux"), [5], steps=10, fast=True, sweeps=1,
+                                                      prompts=prompts.read_text().split("\n")[:3]).runs
+    rec = json.loads(run("gen", "a cat", "-m", "tiny-flux", "--steps", "10", "--nfe", "5", "--json",
+                         "-o", str(tmp_path / "a.png")).stdout)
+    assert rec["profile"] == data["id"] and rec["real_steps"] == entry["real_steps"][0] and rec["nfe"] == 5

@@ -13,6 +13,11 @@ of real steps around it, J is a sum over consecutive pairs of the schedule, and 
 states (a, b) = the last two real steps finds the exact minimum in O(K·n³) time: 50 steps, 14 passes is
 ~2M additions.
 
+The additive objective is a proxy: it scores each forecast from true features, while a real run forecasts
+from features that earlier forecasts already moved. ``refine_schedule`` therefore polishes the optimum
+against the real thing — any score of a whole schedule (calibration passes closed-loop PSNR over held-out
+samples) — by moving one real step at a time.
+
 Several segments (Wan2.2's two experts, each starting real) are solved one by one for every budget and
 combined by an exact knapsack over the split of K.
 
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = ["ScheduleChoice", "gap_costs", "best_schedule", "best_schedules_by_budget", "best_segment_split",
-           "objective"]
+           "objective", "Refinement", "refine_schedule", "MOVES"]
 
 _INF = float("inf")
 
@@ -160,3 +165,71 @@ def objective(cost: torch.Tensor, weights: torch.Tensor, steps) -> float:
             continue
         total += float(weights[s]) * float(cost[a + 1, b, s])
     return total
+
+
+MOVES = (-2, -1, 1, 2)   # how far refine_schedule tries moving one real step
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """What ``refine_schedule`` found: the schedule, its score, the starting score and how many schedules it
+    scored (the start included)."""
+
+    steps: tuple[tuple[int, ...], ...]
+    score: float
+    start_score: float
+    evaluations: int
+    moves: tuple[tuple[int, int, int], ...]   # accepted moves: (segment, index in it, offset)
+
+
+def refine_schedule(steps, lengths, score, *, sweeps: int = 2, moves=MOVES, min_gain: float = 0.0,
+                    max_evaluations: int | None = None) -> Refinement:
+    """Local search over real-step placements, maximising ``score``.
+
+    ``steps`` holds one sorted tuple of real steps per segment (each starting at 0, which never moves),
+    ``lengths`` the segments' step counts, and ``score(schedule) -> float`` rates a whole schedule (higher is
+    better; it is called once per distinct schedule). Each sweep visits every movable real step in order
+    and tries shifting it by each offset in ``moves`` (keeping the steps distinct, sorted and inside the
+    segment); the first shift that beats the current score by more than ``min_gain`` is kept at once
+    (first improvement) and the sweep goes on from the next step. It stops after ``sweeps`` sweeps, after a
+    sweep that kept nothing, or once ``max_evaluations`` schedules were scored. The budget and the segment
+    of every real step never change, so the result runs exactly the same number of real passes.
+    """
+    current = tuple(tuple(int(s) for s in seg) for seg in steps)
+    if len(current) != len(lengths):
+        raise ValueError(f"give one step list per segment: {len(current)} lists for {len(lengths)} segments")
+    for seg, n in zip(current, lengths):
+        if not seg or seg[0] != 0 or list(seg) != sorted(set(seg)) or seg[-1] >= n:
+            raise ValueError(f"each segment's steps must start at 0, be sorted and distinct and lie below its "
+                             f"length {n}: got {list(seg)}")
+    seen: dict[tuple[tuple[int, ...], ...], float] = {}
+
+    def rate(schedule):
+        if schedule not in seen:
+            seen[schedule] = float(score(schedule))
+        return seen[schedule]
+
+    start = best = rate(current)
+    accepted: list[tuple[int, int, int]] = []
+    for _ in range(max(0, int(sweeps))):
+        kept = False
+        for j, n in enumerate(lengths):
+            for i in range(1, len(current[j])):
+                for d in moves:
+                    if max_evaluations is not None and len(seen) >= max_evaluations:
+                        return Refinement(current, best, start, len(seen), tuple(accepted))
+                    seg = list(current[j])
+                    seg[i] += d
+                    if seg[i] <= seg[i - 1] or seg[i] >= n or (i + 1 < len(seg) and seg[i] >= seg[i + 1]):
+                        continue
+                    candidate = current[:j] + (tuple(seg),) + current[j + 1:]
+                    if candidate in seen:
+                        continue
+                    value = rate(candidate)
+                    if value > best + min_gain:
+                        current, best, kept = candidate, value, True
+                        accepted.append((j, i, d))
+                        break
+        if not kept:
+            break
+    return Refinement(current, best, start, len(seen), tuple(accepted))
