@@ -313,3 +313,21 @@ def test_chunked_update_matches_whole_rows():
         forecasters._chunk = original
     assert torch.equal(chunked._moments, whole._moments)
     assert torch.equal(chunked.predict(2 * 13 / 50 - 1), whole_prediction)
+
+
+def test_host_staging_degrades_to_plain_copies_without_cuda(monkeypatch):
+    """forecast_state="cpu" stages through pinned memory only for CUDA tensors; on CPU (and with no CUDA at
+    all) the helpers are plain copies that never ask for pinned memory."""
+    from spectrum_core.hooks import spectrum as hooks
+
+    def no_pinning(*args, pin_memory=False, **kwargs):
+        assert not pin_memory, "pinned memory requested for a non-CUDA tensor"
+        return original_empty(*args, **kwargs)
+
+    original_empty = torch.empty
+    monkeypatch.setattr(hooks.torch, "empty", no_pinning)
+    feature = torch.randn(2, 5, dtype=torch.bfloat16)
+    host = hooks.to_host(feature)
+    assert host.device.type == "cpu" and torch.equal(host, feature)
+    out = hooks.to_device(torch.randn(2, 5), torch.device("cpu"), torch.bfloat16)
+    assert out.dtype == torch.bfloat16 and out.device.type == "cpu"
