@@ -112,6 +112,42 @@ def test_runner_loads_loras_with_their_scales(tmp_path, tiny_cache, monkeypatch,
         Runner(preset, device="cpu", lora=[(str(path), math.nan)])
 
 
+def test_batch_lines_carry_their_own_loras(tmp_path, tiny_cache, monkeypatch, fresh):
+    """A batch line's "lora" list is checked with its line number before loading; lines with different LoRA
+    sets never share a call; between them the runner unloads and loads through diffusers, so each line gets
+    what a runner loaded with that set alone makes, and a line without LoRA what a plain runner makes."""
+    from spectrum_core.app import batch
+    from spectrum_core.app.presets import load_preset
+    from spectrum_core.app.runner import Runner, group_jobs
+
+    monkeypatch.setenv("SPECTRUM_CACHE", str(tiny_cache))
+    path = make_lora(fresh("flux"), tmp_path / "lora") / "pytorch_lora_weights.safetensors"
+    preset = load_preset("tiny-flux")
+    knobs = {"seed": 3, "steps": STEPS, "nfe": NFE}
+    bad = tmp_path / "bad.txt"
+    for line, message in ((f'{{"prompt": "a cat", "lora": ["{tmp_path}/nope.safetensors"]}}', "no such file"),
+                          ('{"prompt": "a cat", "lora": "x.safetensors"}', "must be a list"),
+                          (f'{{"prompt": "a cat", "lora": ["{path}:big"]}}', "no such file")):
+        bad.write_text("a dog\n" + line + "\n")
+        with pytest.raises(batch.BatchError, match=f"bad.txt:2: .*{message}"):
+            batch.read_batch(bad, preset, knobs)
+    good = tmp_path / "good.txt"
+    good.write_text(f'a cat\n{{"prompt": "a cat", "lora": ["{path}:0.7"]}}\n{{"prompt": "a dog", "lora": []}}\n')
+    items = batch.read_batch(good, preset, knobs)
+    assert [item.job.lora for item in items] == [None, ((str(path), 0.7),), ()]
+    jobs = [item.job for item in items]
+    assert group_jobs(jobs, 3) == [[0], [1], [2]]  # three LoRA sets (the runner's, one, none): three calls
+    runner = Runner(preset, device="cpu")
+    made = [np.asarray(runner.generate(job).media) for job in jobs] + [np.asarray(runner.generate(jobs[0]).media)]
+    alone = Runner(preset, device="cpu", lora=[(str(path), 0.7)]).generate(jobs[0])
+    plain = Runner(preset, device="cpu")
+    assert np.array_equal(made[1], np.asarray(alone.media))  # loaded between lines = loaded at start
+    assert np.array_equal(made[0], np.asarray(plain.generate(jobs[0]).media))
+    assert np.array_equal(made[3], made[0])  # unloaded again: bit for bit the LoRA-free output
+    assert np.array_equal(made[2], np.asarray(plain.generate(jobs[2]).media))
+    assert not np.array_equal(made[1], made[0])
+
+
 # ------------------------------------------------------------------------------------------------------
 # 2. torch.compile
 # ------------------------------------------------------------------------------------------------------
@@ -313,3 +349,21 @@ def test_chunked_update_matches_whole_rows():
         forecasters._chunk = original
     assert torch.equal(chunked._moments, whole._moments)
     assert torch.equal(chunked.predict(2 * 13 / 50 - 1), whole_prediction)
+
+
+def test_host_staging_degrades_to_plain_copies_without_cuda(monkeypatch):
+    """forecast_state="cpu" stages through pinned memory only for CUDA tensors; on CPU (and with no CUDA at
+    all) the helpers are plain copies that never ask for pinned memory."""
+    from spectrum_core.hooks import spectrum as hooks
+
+    def no_pinning(*args, pin_memory=False, **kwargs):
+        assert not pin_memory, "pinned memory requested for a non-CUDA tensor"
+        return original_empty(*args, **kwargs)
+
+    original_empty = torch.empty
+    monkeypatch.setattr(hooks.torch, "empty", no_pinning)
+    feature = torch.randn(2, 5, dtype=torch.bfloat16)
+    host = hooks.to_host(feature)
+    assert host.device.type == "cpu" and torch.equal(host, feature)
+    out = hooks.to_device(torch.randn(2, 5), torch.device("cpu"), torch.bfloat16)
+    assert out.dtype == torch.bfloat16 and out.device.type == "cpu"

@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Any, Callable, Mapping
 
@@ -27,7 +27,7 @@ from .presets import Preset
 from .request import Job, RequestError, build_job
 
 LINE_KEYS = frozenset({"prompt", "seed", "size", "height", "width", "steps", "nfe", "alpha", "frames", "fps",
-                       "guidance", "out"})
+                       "guidance", "out", "lora"})
 MANIFEST = "results.jsonl"
 _SCHEDULE = ("nfe", "alpha", "interval")  # one of them sets the schedule (SpectrumConfig refuses two)
 
@@ -134,6 +134,20 @@ def _decode(file: Path) -> str:
         raise BatchError(file, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8.") from None
 
 
+def _line_loras(file: Path, lineno: int, value: Any) -> tuple[tuple[str, float], ...]:
+    """A line's "lora": a list of "PATH" or "PATH:SCALE" texts (as --lora takes them; [] for none), checked
+    as the runner checks --lora: files that exist, .safetensors, finite scales."""
+    from .runner import check_loras, parse_lora
+
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BatchError(file, lineno, f'"lora" must be a list of "PATH" or "PATH:SCALE" texts, got {value!r}.',
+                         key="lora")
+    try:
+        return check_loras([parse_lora(text) for text in value])
+    except RequestError as exc:
+        raise BatchError(file, lineno, str(exc).replace("`lora`", '"lora"'), key="lora") from None
+
+
 def read_batch(file: Path, preset: Preset, knobs: Mapping[str, Any], allow_outside: bool = False) -> list[BatchItem]:
     """Parse and check every line of `file` against `preset`, with `knobs` (build_job's settings) as
     the defaults a line overrides. Raises BatchError (file and line in the message)."""
@@ -176,6 +190,7 @@ def read_batch(file: Path, preset: Preset, knobs: Mapping[str, Any], allow_outsi
             if norm in outs:
                 raise BatchError(file, lineno, f"out {out!r} is also line {outs[norm]}'s output.", key="out")
             outs[norm] = lineno
+        lora = _line_loras(file, lineno, fields_.pop("lora")) if "lora" in fields_ else None
         prompt = fields_.pop("prompt")
         line_knobs = {**knobs, **fields_}
         if any(k in fields_ for k in _SCHEDULE):  # a line's nfe or alpha replaces the defaults' schedule
@@ -187,6 +202,8 @@ def read_batch(file: Path, preset: Preset, knobs: Mapping[str, Any], allow_outsi
             for key in fields_:  # a key of this line is named as the key, not as an option
                 text = text.replace(f"`{key}`", f'"{key}"')
             raise BatchError(file, lineno, text, key=exc.field) from None
+        if lora is not None:
+            job = replace(job, lora=lora)
         items.append(BatchItem(lineno, job, out, line_key(preset, job, out)))
     if not items:
         raise BatchError(file, None, f"Prompt file '{file}' has no prompts (one per line, or JSON objects with a "

@@ -109,7 +109,10 @@ def check_output_path(path: Path, overwrite: bool, folder: bool = True) -> None:
 def settings(preset: Preset, result: Any) -> dict[str, Any]:
     """What was generated and how: shared by the files' metadata and the generation record."""
     job = result.job
+    # a batch line's own LoRAs (absent otherwise, so files and records without them are as before)
+    lora = {} if getattr(job, "lora", None) is None else {"lora": [[path, scale] for path, scale in job.lora]}
     return {
+        **lora,
         "model": preset.name, "prompt": job.prompt, "seed": job.seed, "steps": job.steps, "method": job.method,
         "nfe": result.nfe, "real_steps": result.real_steps, "forecast_steps": result.forecast_steps,
         "height": job.height, "width": job.width, "frames": job.frames, "fps": job.fps, "guidance": job.guidance,

@@ -46,6 +46,7 @@ class Job:
     method: str                       # "spectrum" | "taylor" | "reuse" | "none"
     spectrum: Any = None              # SpectrumConfig, or None for method "none"
     profile: str = "reference"        # id of the calibration profile applied, or "reference" (none)
+    lora: tuple[tuple[str, float], ...] | None = None  # this job's LoRAs (a batch line's); None: the runner's
 
     @property
     def signature(self) -> str:

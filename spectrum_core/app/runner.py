@@ -354,7 +354,7 @@ def parse_lora(text: str) -> tuple[str, float]:
     return str(text), 1.0
 
 
-def _check_loras(lora: Sequence[tuple[str, float]] | None) -> tuple[tuple[str, float], ...]:
+def check_loras(lora: Sequence[tuple[str, float]] | None) -> tuple[tuple[str, float], ...]:
     """(path, scale) pairs checked before any model loads: the path exists, the scale is a finite number."""
     out = []
     for item in lora or ():
@@ -441,7 +441,8 @@ class Runner:
             raise RequestError("`offload` moves weights between CPU and an accelerator; it needs `device` cuda or mps.",
                                field="offload", value=offload, expected="a cuda or mps device")
         self.offload = mode
-        self.lora = _check_loras(lora)
+        self.lora = check_loras(lora)
+        self._active_lora = self.lora  # what the loaded pipeline carries
         if compile is not None and compile not in COMPILES:
             raise RequestError(f"Unknown `compile` '{compile}'. Choose from: {', '.join(COMPILES)}.", field="compile",
                                value=compile, expected=" or ".join(COMPILES))
@@ -466,6 +467,20 @@ class Runner:
         if self._pipe is None:
             self._pipe = load_pipeline(self.preset, self.device, self.dtype, self.offload, self.lora, self.compile)
         return self._pipe
+
+    def _use_loras(self, lora: tuple[tuple[str, float], ...]) -> None:
+        """Make the pipeline carry exactly `lora` (a batch line's own set): the current set is taken off with
+        diffusers' `unload_lora_weights` and the new one loaded (`load_lora_weights`, `set_adapters`)."""
+        lora = tuple(lora)
+        if lora == self._active_lora:
+            return
+        pipe = self.pipe
+        if self._active_lora:
+            pipe.unload_lora_weights()
+        self._active_lora = ()
+        if lora:
+            _load_loras(pipe, self.preset, lora)
+        self._active_lora = lora
 
     def _denoisers(self) -> list[torch.nn.Module]:
         return [getattr(self.pipe, name) for name in expert_names(self.pipe)]
@@ -509,6 +524,7 @@ class Runner:
         if any(batch_key(other) != batch_key(job) for other in jobs[1:]):
             raise ValueError("generate_batch: the jobs differ in more than prompt and seed; group them with group_jobs")
         pipe = self.pipe
+        self._use_loras(self.lora if job.lora is None else job.lora)
         if job.spectrum is not None and job.spectrum.nfe is not None and job.spectrum.real_steps is None:
             # Exact bounds need the pipeline (Wan2.2's two experts each restart the warm-up).
             lo, hi = nfe_bounds(pipe, job.steps, job.spectrum.warmup)

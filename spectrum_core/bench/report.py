@@ -137,16 +137,17 @@ def cost_table(cost: dict[str, Any]) -> str:
     lines = [f"memcpy on this machine: **{bw:.1f} GB/s** (bytes read + written per second, best of 5 copies of "
              "256 MiB). *ideal* bytes: the least traffic each operation needs; *impl*: what our kernels stream.",
              "",
-             "| Feature (tokens × dim) | dtype | update ms | update GB/s ideal (impl) | ideal / memcpy | "
-             "predict w=1 ms | predict w=0.5 ms | predict w=1 GB/s ideal (impl) | state MiB w=1 (w=0.5) | "
+             "| Feature (tokens × dim) | dtype | variant (moments) | update ms | update GB/s ideal (impl) | "
+             "impl / ideal | ideal / memcpy | predict w=1 ms | predict w=0.5 ms | state MiB w=1 (w=0.5) | "
              f"reference at {cost['passes']} passes MiB | state / reference w=1 (w=0.5) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in cost["rows"]:
         lines.append(
-            f"| {r['feature']} ({r['shape'][0]}×{r['shape'][1]}) | {r['dtype']} | {r['update_seconds'] * 1e3:.0f} | "
-            f"{r['update_ideal_gbps']:.1f} ({r['update_impl_gbps']:.1f}) | {r['update_ideal_vs_memcpy']:.2f} | "
+            f"| {r['feature']} ({r['shape'][0]}×{r['shape'][1]}) | {r['dtype']} | "
+            f"{r.get('variant', 'now')} ({r.get('moments_dtype', 'float32')}) | {r['update_seconds'] * 1e3:.0f} | "
+            f"{r['update_ideal_gbps']:.1f} ({r['update_impl_gbps']:.1f}) | "
+            f"{r['update_impl_bytes'] / r['update_ideal_bytes']:.2f} | {r['update_ideal_vs_memcpy']:.2f} | "
             f"{r['predict_w1_seconds'] * 1e3:.0f} | {r['predict_w0.5_seconds'] * 1e3:.0f} | "
-            f"{r['predict_w1_ideal_gbps']:.1f} ({r['predict_w1_impl_gbps']:.1f}) | "
             f"{r.get('state_w1_bytes', r['state_bytes']) / 2**20:.0f} ({r['state_bytes'] / 2**20:.0f}) | "
             f"{r['reference_state_bytes'] / 2**20:.0f} | "
             f"{r.get('state_w1_vs_reference', r['state_vs_reference']):.2f} ({r['state_vs_reference']:.2f}) |")

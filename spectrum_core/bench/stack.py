@@ -4,13 +4,15 @@ Prints a table and writes JSON (outputs/bench/stack.json by default):
 
 - forecaster update and predict at FLUX-1024² (and Wan-480p with ``--wan``) features: the chunked single
   pass (today's code) against whole-row arithmetic (one pass per axpy, the previous code), median of the
-  14 updates of a 14-of-50 run, and the state bytes on the device with ``forecast_state`` device / cpu
-  against the reference's buffer of 14 features;
+  14 updates of a 14-of-50 run (both with today's state: float16 moments for bf16 features), and the state
+  bytes on the device with ``forecast_state`` device / cpu against the reference's buffer of 14 features
+  (``spectrum_core.bench.cost`` compares today's state and update with the float32 whole-row ones);
 - images/s of tiny-flux at batch sizes 1, 2, 4 against one-by-one calls (paired: same jobs, median of
   ``--repeats`` with min-max).
 
 Not covered here (needs a GPU, not run yet): sequential offload, group offloading with CUDA streams, inductor
-compilation at full size, peak CUDA memory of a call (Result.peak_memory_bytes).
+compilation at full size, peak CUDA memory of a call (Result.peak_memory_bytes), the pinned non-blocking
+copies of ``forecast_state="cpu"``.
 """
 
 from __future__ import annotations

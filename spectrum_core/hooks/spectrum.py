@@ -32,7 +32,9 @@ What users stack on a pipeline keeps working (``tests/test_stack.py``):
 - Offloading (model, sequential, group): the forecaster's state is created on the device of the first
   feature the head sees — the device the head runs on — and a forecast is moved to the head's device and
   dtype before it is used. ``forecast_state="cpu"`` keeps the state in host memory instead (for GPUs too
-  small for it), at the cost of a device-to-host copy per real pass and a host-to-device copy per forecast.
+  small for it), at the cost of a device-to-host copy per real pass and a host-to-device copy per forecast;
+  on CUDA both go through pinned memory without blocking (``to_host``, ``to_device``), elsewhere they are
+  plain copies.
 - Batches: the forecast is element-wise in the features, so every sample of a batched call is forecast
   from its own trajectory.
 """
@@ -450,6 +452,32 @@ def _stand_ins(template: Any) -> Any:
     return type(template)(_stand_ins(item) for item in template)
 
 
+def to_host(feature: torch.Tensor) -> torch.Tensor:
+    """A CUDA feature copied to fresh pinned host memory asynchronously, then waited for (an event on the
+    stream that made it) before the CPU forecaster reads it; anything else (CPU, MPS, no CUDA: pinned memory
+    is CUDA's) by a plain copy. A fresh buffer each time: forecasters may keep the tensor they are fed."""
+    if feature.device.type != "cuda":
+        return feature.to("cpu")
+    host = torch.empty(feature.shape, dtype=feature.dtype, pin_memory=True)
+    host.copy_(feature, non_blocking=True)
+    done = torch.cuda.Event()
+    done.record(torch.cuda.current_stream(feature.device))
+    done.synchronize()
+    return host
+
+
+def to_device(forecast: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A host forecast on its way to a CUDA head: cast on the host into fresh pinned memory, then copied
+    without blocking. The head's kernels run after the copy on the same (current) stream, and torch's pinned
+    allocator keeps the buffer until the copy has read it (it records the copy's stream), so no wait is
+    needed here. Other devices, or no CUDA: a plain copy."""
+    if device.type != "cuda" or forecast.device.type != "cpu":
+        return forecast.to(device=device, dtype=dtype)
+    staged = torch.empty(forecast.shape, dtype=dtype, pin_memory=True)
+    staged.copy_(forecast)
+    return staged.to(device, non_blocking=True)
+
+
 class _HeadHook(ModelHook):
     """On the output head: feed real outputs to the forecaster; substitute the forecast on skipped steps."""
 
@@ -473,13 +501,16 @@ class _HeadHook(ModelHook):
             if decision.in_segment:
                 feature = hidden.detach()
                 if session.forecast_state == "cpu":
-                    feature = feature.to("cpu")
+                    feature = to_host(feature)
                 decision.branch.forecaster.update(decision.tau, feature)
                 stats = session.run.stats if session.run is not None else None
                 if stats is not None and stats.forecaster_state_device is None:
                     stats.forecaster_state_device = str(feature.device)
             return hidden
-        forecast = decision.forecast.to(device=hidden.device, dtype=hidden.dtype, non_blocking=True)
+        if session.forecast_state == "cpu":
+            forecast = to_device(decision.forecast, hidden.device, hidden.dtype)
+        else:
+            forecast = decision.forecast.to(device=hidden.device, dtype=hidden.dtype, non_blocking=True)
         if forecast.shape != hidden.shape:
             raise RuntimeError(
                 f"forecast shape {tuple(forecast.shape)} does not match the block output {tuple(hidden.shape)}: "

@@ -6,7 +6,8 @@ tested on synthetic curves. ``tau`` is the step mapped to [-1, 1) (see ``hooks``
 it increases.
 
 All arithmetic is float32 whatever the feature dtype (bf16 features lose the fit otherwise); ``predict``
-returns float32 and the caller casts.
+returns float32 and the caller casts. The Chebyshev forecaster *stores* its moments in float16 (with an exact
+power-of-two scale per row) when the features are 16-bit, float32 otherwise (see ``ChebyshevForecaster``).
 
 - ``ChebyshevForecaster`` — Spectrum (docs/method.md#the-chebyshev-fit,
   docs/method.md#the-blend-with-linear-extrapolation): ridge regression of the features on Chebyshev
@@ -21,6 +22,7 @@ returns float32 and the caller casts.
 
 from __future__ import annotations
 
+import math
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -86,6 +88,16 @@ class ChebyshevForecaster:
     enough to stay in cache go through one small matmul each, so the state is read and written once per
     update (``_fused_update``), and a prediction reads it once (``_fused_combine``).
 
+    Storage: with 16-bit features (bf16, fp16) the moment rows are stored in float16, each with a power-of-two
+    scale s_p (B_p = s_p·Q_p, exact) chosen from a bound on the row's magnitude so no element overflows; an
+    update upcasts a chunk to float32, computes in float32 and rounds once when it writes back. That is
+    (M+1)·2 bytes per feature element instead of (M+1)·4 — at w=0.5, 14 bytes, half the reference's buffer
+    of 14 bf16 features — at one float16 rounding (relative 2⁻¹¹) per row per update, which the update does
+    not amplify (T is a contraction: L'L'ᵀ = LLᵀ + xxᵀ). float16 rather than bf16 because its 8x finer
+    rounding keeps the forecast within 1e-3 relative of the float32-state one on real trajectories
+    (``spectrum_core.bench.precision``); the scale takes care of float16's range. float32 (and float64)
+    features keep float32 moments, computed exactly as before. ``compact=False`` keeps float32 always.
+
     Args:
         degree: M, the highest Chebyshev degree (M+1 basis functions). Default 4.
         ridge: λ, the ridge penalty, applied to every coefficient including T0 as in the reference
@@ -94,9 +106,12 @@ class ChebyshevForecaster:
         blend: w in h = (1-w)·h_linear + w·h_cheb; 1.0 is the paper, the reference scripts use 0.5.
         linear_cap: cap k = min(k, cap) on the linear term's horizon (in gaps); ``None`` (the reference)
             leaves it uncapped.
+        compact: store the moments of 16-bit features in scaled float16 (the default; see Storage above);
+            False keeps them in float32 whatever the features.
     """
 
-    def __init__(self, degree: int = 4, ridge: float = 0.1, blend: float = 1.0, linear_cap: float | None = None):
+    def __init__(self, degree: int = 4, ridge: float = 0.1, blend: float = 1.0, linear_cap: float | None = None,
+                 compact: bool = True):
         if degree < 0:
             raise ValueError(f"degree must be >= 0, got {degree}")
         if ridge < 0:
@@ -106,13 +121,20 @@ class ChebyshevForecaster:
         if linear_cap is not None and not linear_cap >= 0:
             raise ValueError(f"linear_cap must be >= 0, got {linear_cap}")
         self.degree, self.ridge, self.blend, self.linear_cap = degree, ridge, blend, linear_cap
+        self.compact = compact
         self.reset()
 
     def reset(self) -> None:
         size = self.degree + 1
         self._gram = max(self.ridge, 1e-12) * torch.eye(size, dtype=torch.float64)  # XᵀX + λI
         self._chol = torch.linalg.cholesky(self._gram)  # L = Rᵀ, lower triangular
-        self._moments: torch.Tensor | None = None  # B = L⁻¹XᵀH, shape (M+1, *feature_shape), float32
+        self._moments: torch.Tensor | None = None  # B = L⁻¹XᵀH / scales, shape (M+1, *feature_shape)
+        self._scales = [1.0] * size  # B_p = scales[p]·moments[p]: powers of two (1 for float32 moments)
+        self._bounds = [0.0] * size  # max |B_p| is at most bounds[p] (used to pick float16 scales)
+        # float16 moments only: B = B̃ + c h_refᵀ, with B̃ stored, c = L⁻¹Xᵀ1 and h_ref the latest feature
+        self._ones = torch.zeros(size, dtype=torch.float64)
+        self._ref: torch.Tensor | None = None
+        self._ref_peak = 0.0
         self._last: list[tuple[float, torch.Tensor]] = []  # the last two (tau, feature), only when blend < 1
         self._count = 0
 
@@ -122,9 +144,11 @@ class ChebyshevForecaster:
 
     def update(self, tau: float, feature: torch.Tensor) -> None:
         x = chebyshev_basis(tau, self.degree)
-        h = _f32(feature)
+        h = feature.detach()
         if self._moments is None:
-            self._moments = torch.zeros((self.degree + 1, *h.shape), dtype=torch.float32, device=h.device)
+            half = self.compact and feature.dtype in (torch.bfloat16, torch.float16)
+            self._moments = torch.zeros((self.degree + 1, *h.shape), dtype=torch.float16 if half else torch.float32,
+                                        device=h.device)
         elif self._moments.shape[1:] != h.shape:
             raise ValueError(
                 f"feature shape changed within a run: {tuple(self._moments.shape[1:])} -> {tuple(h.shape)}"
@@ -135,10 +159,37 @@ class ChebyshevForecaster:
         # B' = L'⁻¹(L B + x h) = T B + v h with T = L'⁻¹L lower triangular: update rows bottom-up in place.
         T = torch.linalg.solve_triangular(self._chol, old_chol, upper=False)
         v = torch.linalg.solve_triangular(self._chol, x.unsqueeze(1), upper=False).squeeze(1)
-        _fused_update(self._moments, T, v, h)
+        if self._moments.dtype == torch.float32:
+            _fused_update(self._moments, T, v, h)
+        else:
+            self._scaled_update(T, v, h)
         if self.blend < 1:  # the linear term needs them; w=1 (the paper) keeps no feature at all
-            self._last = (self._last + [(float(tau), feature.detach().clone())])[-2:]
+            if self._ref is not None and self._ref.shape == feature.shape and self._ref.dtype == feature.dtype:
+                latest = self._ref  # the float16 moments' reference is this feature: keep one copy
+            else:
+                latest = feature.detach().clone()
+            self._last = (self._last + [(float(tau), latest)])[-2:]
         self._count += 1
+
+    def _scaled_update(self, T: torch.Tensor, v: torch.Tensor, h: torch.Tensor) -> None:
+        """The float16 residual moments' update (see Storage): B̃' = T B̃ + (T c)(h_ref − h)ᵀ, c' = T c + v, with
+        new scales from a bound on each new row, in one fused pass."""
+        lo, hi = torch.aminmax(h)
+        peak = max(abs(float(lo)), abs(float(hi)))  # one reduction over h (and one sync on a GPU)
+        ref = self._ref if self._ref is not None else h
+        u = T @ self._ones
+        rows = len(self._scales)
+        spread = peak + self._ref_peak  # |h_ref − h| <= max|h_ref| + max|h|
+        bounds = [sum(abs(float(T[i, j])) * self._bounds[j] for j in range(i + 1)) + abs(float(u[i])) * spread
+                  for i in range(rows)]
+        scales = [_half_scale(b) for b in bounds]
+        # Q'_i = (Σ_j T_ij s_j Q_j + u_i (h_ref − h)) / s'_i: the scales fold into the coefficients.
+        T_scaled = [[float(T[i, j]) * self._scales[j] / scales[i] for j in range(rows)] for i in range(rows)]
+        gains = [float(u[i]) / scales[i] for i in range(rows)]
+        _fused_update_half(self._moments, T_scaled, gains, ref, h)
+        self._scales, self._bounds = scales, bounds
+        self._ones = u + v
+        self._ref, self._ref_peak = h.clone(), peak
 
     def basis_weights(self, tau: float) -> torch.Tensor:
         """w = L⁻¹x(τ): the Chebyshev forecast is Σ_p w_p · B_p (float64, length M+1)."""
@@ -152,15 +203,20 @@ class ChebyshevForecaster:
         # the last two features.
         rows, weights = [], []
         if self.blend > 0:
+            b = self.basis_weights(tau)
             rows = [self._moments[p] for p in range(self.degree + 1)]
-            weights = [self.blend * b for b in self.basis_weights(tau).tolist()]
+            weights = [self.blend * w * s for w, s in zip(b.tolist(), self._scales)]
+            if self._ref is not None:  # float16 residual moments: B = B̃ + c h_refᵀ
+                rows.append(self._ref)
+                weights.append(self.blend * float(b @ self._ones))
         linear = None
         if self.blend < 1:
             linear = _linear_terms(self._last, tau, self.linear_cap)
         return _fused_combine(rows, weights, linear, 1.0 - self.blend)
 
     def state_bytes(self) -> int:
-        tensors = ([self._moments] if self._moments is not None else []) + [h for _, h in self._last]
+        ref = [self._ref] if self._ref is not None and not any(self._ref is h for _, h in self._last) else []
+        tensors = ([self._moments] if self._moments is not None else []) + [h for _, h in self._last] + ref
         return sum(t.numel() * t.element_size() for t in tensors)
 
 
@@ -192,6 +248,42 @@ def _fused_update(B: torch.Tensor, T: torch.Tensor, v: torch.Tensor, h: torch.Te
             for j in range(i):
                 row.add_(block[j], alpha=lower[i][j])
             row.add_(hc, alpha=gains[i])
+
+
+_HALF_HEADROOM = 2.0**15  # largest stored magnitude a bound allows: float16's finite range ends near 2¹⁶
+
+
+def _half_scale(bound: float) -> float:
+    """The power of two s with bound/s in (2¹⁴, 2¹⁵] (1 for a zero or non-finite bound: then an overflow
+    shows as a non-finite forecast, which the hooks never use)."""
+    if not (bound > 0 and bound < float("inf")):
+        return 1.0
+    _, exponent = math.frexp(bound / _HALF_HEADROOM)  # bound/2¹⁵ = m·2^e, m in [0.5, 1)
+    return math.ldexp(1.0, exponent)
+
+
+def _fused_update_half(Q: torch.Tensor, T: list[list[float]], gains: list[float], ref: torch.Tensor,
+                       h: torch.Tensor) -> None:
+    """Q ← T Q + gains (ref − h)ᵀ for float16 rows: each chunk is upcast to a float32 scratch (in cache),
+    updated bottom-up as ``_fused_update`` does, and rounded to float16 once as it is written back. The
+    state is read and written once, ``ref`` and ``h`` read once."""
+    rows = Q.shape[0]
+    flat = Q.view(rows, -1)
+    rf, hf = ref.reshape(-1), h.reshape(-1)
+    step = _chunk(Q)
+    scratch = torch.empty((rows, min(step, flat.shape[1])), dtype=torch.float32, device=Q.device)
+    for start in range(0, flat.shape[1], step):
+        block = flat[:, start : start + step]
+        work = scratch[:, : block.shape[1]]
+        work.copy_(block)
+        dc = rf[start : start + step].to(torch.float32).sub_(hf[start : start + step])
+        for i in reversed(range(rows)):
+            row = work[i]
+            row.mul_(T[i][i])
+            for j in range(i):
+                row.add_(work[j], alpha=T[i][j])
+            row.add_(dc, alpha=gains[i])
+        block.copy_(work)
 
 
 def _fused_combine(rows: list[torch.Tensor], weights: list[float],
@@ -367,11 +459,12 @@ def make_forecaster(
     blend: float = 1.0,
     taylor_order: int = 1,
     linear_cap: float | None = None,
+    compact: bool = True,
 ):
     """A fresh forecaster by name (one of ``FORECASTERS``). ``linear_cap`` None: 1 for ``"linear"``, no cap
     for the Chebyshev blend."""
     if name == "chebyshev":
-        return ChebyshevForecaster(degree=degree, ridge=ridge, blend=blend, linear_cap=linear_cap)
+        return ChebyshevForecaster(degree=degree, ridge=ridge, blend=blend, linear_cap=linear_cap, compact=compact)
     if name == "linear":
         return LinearForecaster(cap=1.0 if linear_cap is None else linear_cap)
     if name == "taylor":
