@@ -149,7 +149,7 @@ CALL_PATTERNS = {
     "flux": (1, 1, ["cond"]), "sd35": (1, 2, []), "hunyuan": (1, 1, ["cond"]), "wan": (2, 1, ["cond", "uncond"]),
     "wan22-5b": (2, 1, ["cond", "uncond"]), "ltx": (1, 2, ["cond_uncond"]), "cogvideox": (1, 2, ["cond_uncond"]),
     "chroma": (2, 1, []), "qwenimage": (2, 1, ["cond", "uncond"]), "flux2-klein": (2, 1, ["cond", "uncond"]),
-    "zimage": (1, 2, []), "sdxl": (1, 2, []),
+    "zimage": (1, 2, []), "sdxl": (1, 2, []), "hunyuan15": (2, 1, ["pred_cond", "pred_uncond"]),
 }
 
 

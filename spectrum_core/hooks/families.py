@@ -205,6 +205,13 @@ FAMILIES: tuple[Family, ...] = (
         Variant("sdxl", "StableDiffusionXLPipeline", video=False, cfg=CFG_BATCHED, preset="sdxl",
                 tiny_call={**_TINY_64, "guidance_scale": 5.0}),
     ), head="conv_norm_out", components=("unet",), block_skip=SKIP_PLACEHOLDERS, block_outputs=()),
+    # HunyuanVideo-1.5: one stack of dual-stream blocks; real CFG run by the pipeline's guider as two calls
+    # per step, in cache_context("pred_cond") / ("pred_uncond") (the guider's identifiers). Its blocks are not
+    # in diffusers' registry: they take and return (hidden_states, encoder_hidden_states).
+    Family("hunyuan15", "HunyuanVideo15Transformer3DModel", ("transformer_blocks",), (
+        Variant("hunyuan15", "HunyuanVideo15Pipeline", video=True, cfg=CFG_SEPARATE, preset="hunyuan15",
+                contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "num_frames": 5}),
+    ), block_outputs=("hidden_states", "encoder_hidden_states")),
 )
 
 _VARIANTS: Mapping[str, tuple[Family, Variant]] = MappingProxyType(
