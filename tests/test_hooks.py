@@ -276,7 +276,8 @@ def test_bf16_pipeline_fits_in_float32(tiny_cache):
 _EH, _HE, _H = ("encoder_hidden_states", "hidden_states"), ("hidden_states", "encoder_hidden_states"), ("hidden_states",)
 BLOCK_OUTPUTS = {
     "flux": _EH, "sd35": _EH, "hunyuan": _HE, "wan": _H, "wan22": _H, "wan22-5b": _H, "qwenimage": _EH,
-    "flux2-klein": {"transformer_blocks": _EH, "single_transformer_blocks": _H}, "ltx": _H, "cogvideox": _HE,
+    "flux2-klein": {"transformer_blocks": _EH, "single_transformer_blocks": _H},
+    "flux2": {"transformer_blocks": _EH, "single_transformer_blocks": _H}, "ltx": _H, "cogvideox": _HE,
     "chroma": {"transformer_blocks": _EH, "single_transformer_blocks": _H},
     "zimage": ("x",),  # the family's own word: the registry lists the block but with `hidden_states`
     "hunyuan15": _HE,

@@ -171,7 +171,8 @@ FAMILIES: tuple[Family, ...] = (
     # FLUX.2: dev (Mistral-3 text encoder, embedded guidance, one call per step) and Klein (Qwen3 text
     # encoder; the base models run real CFG in cond/uncond contexts, the step-distilled ones one call).
     Family("flux2", "Flux2Transformer2DModel", ("transformer_blocks", "single_transformer_blocks"), (
-        Variant("flux2", "Flux2Pipeline", video=False, cfg=CFG_DISTILLED, preset="flux2", contexts=()),
+        Variant("flux2", "Flux2Pipeline", video=False, cfg=CFG_DISTILLED, preset="flux2", contexts=(),
+                tiny_call={**_TINY_64, "guidance_scale": 4.0}),
         Variant("flux2-klein", "Flux2KleinPipeline", video=False, cfg=CFG_SEPARATE, preset="flux2-klein",
                 tiny_call={**_TINY_64, "guidance_scale": 4.0}),
     )),

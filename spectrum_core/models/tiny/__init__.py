@@ -61,7 +61,7 @@ from ..call_defaults import FILE_NAME, write_call_defaults
 from .chroma import build_chroma
 from .cogvideox import build_cogvideox
 from .flux import build_flux
-from .flux2 import build_flux2_klein
+from .flux2 import build_flux2_dev, build_flux2_klein
 from .hunyuan import build_hunyuan
 from .hunyuan15 import build_hunyuan15
 from .ltx import build_ltx
@@ -89,7 +89,7 @@ _BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.Ma
     "flux": build_flux, "sd35": build_sd35, "hunyuan": build_hunyuan, "wan": build_wan, "wan22": build_wan22,
     "wan22-5b": build_wan22_5b, "ltx": build_ltx, "cogvideox": build_cogvideox, "chroma": build_chroma,
     "qwenimage": build_qwenimage, "flux2-klein": build_flux2_klein, "zimage": build_zimage,
-    "sdxl": build_sdxl, "hunyuan15": build_hunyuan15,
+    "sdxl": build_sdxl, "hunyuan15": build_hunyuan15, "flux2": build_flux2_dev,
 })
 
 
