@@ -281,6 +281,7 @@ BLOCK_OUTPUTS = {
     "chroma": {"transformer_blocks": _EH, "single_transformer_blocks": _H},
     "zimage": ("x",),  # the family's own word: the registry lists the block but with `hidden_states`
     "hunyuan15": _HE,
+    "mochi": _HE,
 }
 # Families whose block classes diffusers' registry does not list: their layout is the family's own data.
 UNLISTED = {"chroma", "hunyuan15"}

@@ -151,6 +151,7 @@ CALL_PATTERNS = {
     "chroma": (2, 1, []), "qwenimage": (2, 1, ["cond", "uncond"]), "flux2-klein": (2, 1, ["cond", "uncond"]),
     "zimage": (1, 2, []), "sdxl": (1, 2, []), "hunyuan15": (2, 1, ["pred_cond", "pred_uncond"]),
     "flux2": (1, 1, []),
+    "mochi": (1, 2, ["cond_uncond"]),
 }
 
 

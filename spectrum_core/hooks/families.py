@@ -213,6 +213,11 @@ FAMILIES: tuple[Family, ...] = (
         Variant("hunyuan15", "HunyuanVideo15Pipeline", video=True, cfg=CFG_SEPARATE, preset="hunyuan15",
                 contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "num_frames": 5}),
     ), block_outputs=("hidden_states", "encoder_hidden_states")),
+    # Mochi: cond and uncond as one batch of two, inside one cache_context("cond_uncond"), like LTX-Video.
+    Family("mochi", "MochiTransformer3DModel", ("transformer_blocks",), (
+        Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),
+                tiny_call={**_TINY_64, "num_frames": 7, "guidance_scale": 4.5}),
+    )),
 )
 
 _VARIANTS: Mapping[str, tuple[Family, Variant]] = MappingProxyType(
