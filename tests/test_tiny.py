@@ -149,7 +149,9 @@ CALL_PATTERNS = {
     "flux": (1, 1, ["cond"]), "sd35": (1, 2, []), "hunyuan": (1, 1, ["cond"]), "wan": (2, 1, ["cond", "uncond"]),
     "wan22-5b": (2, 1, ["cond", "uncond"]), "ltx": (1, 2, ["cond_uncond"]), "cogvideox": (1, 2, ["cond_uncond"]),
     "chroma": (2, 1, []), "qwenimage": (2, 1, ["cond", "uncond"]), "flux2-klein": (2, 1, ["cond", "uncond"]),
-    "zimage": (1, 2, []), "sdxl": (1, 2, []),
+    "zimage": (1, 2, []), "sdxl": (1, 2, []), "hunyuan15": (2, 1, ["pred_cond", "pred_uncond"]),
+    "flux2": (1, 1, []),
+    "mochi": (1, 2, ["cond_uncond"]),
 }
 
 
@@ -208,3 +210,12 @@ def test_every_registry_variant_with_tiny_defaults_has_a_builder_and_a_shipped_p
         preset = load_preset(f"tiny-{name}")
         assert preset.family == name and preset.pipeline == variant(name)[1].pipeline
     assert all(load_preset(p).family in variant_names() for p in preset_names())
+
+
+def test_hunyuan15_template_crops_exactly_the_template():
+    """HunyuanVideo-1.5's pipeline drops a hard-coded 108 tokens (Qwen2.5's count for its system-message
+    template); the tiny tokenizer splits the rendered template into exactly as many."""
+    from spectrum_core.models.tiny.hunyuan15 import system_template
+
+    pipe = build_tiny_pipeline("hunyuan15")
+    assert len(pipe.tokenizer(system_template()).input_ids) == pipe.prompt_template_encode_start_idx == 108

@@ -23,6 +23,7 @@ runs with the preset's `cpu_threads` (see `Runner`), set for the call and restor
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
@@ -537,8 +538,11 @@ class Runner:
         timer = _TransformerTimer(self._denoisers(), self.device)
         step_real: list[bool] = []
         pending: list[bool] = []  # real/forecast of the transformer calls of the current step
+        by_step: dict[int, bool] = {}  # a pipeline without a step callback: each step's calls, from the hooks
         if handle is not None:
             handle.subscribe(lambda event: pending.append(bool(event.real)))
+            handle.subscribe(lambda event: by_step.update({event.step: by_step.get(event.step, False) or event.real}))
+        takes_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
 
         def on_step_end(_pipe: Any, i: int, _t: Any, callback_kwargs: dict) -> dict:
             latents = callback_kwargs.get("latents")  # in every pipeline's default tensor inputs
@@ -556,7 +560,8 @@ class Runner:
         else:  # one generator per sample: sample i gets the noise a call of job i alone would
             kwargs = self.call_kwargs(job, [torch.Generator("cpu").manual_seed(j.seed) for j in jobs])
             kwargs["prompt"] = [j.prompt for j in jobs]
-        kwargs["callback_on_step_end"] = on_step_end
+        if takes_callback:  # HunyuanVideo-1.5's pipeline takes none: its steps are told after the call
+            kwargs["callback_on_step_end"] = on_step_end
         peak = _PeakMemory(self.device)
         try:
             self._sync()
@@ -571,6 +576,10 @@ class Runner:
                 raise
             self._sync()
             seconds = time.perf_counter() - start
+            if not takes_callback:
+                for i in range(job.steps):
+                    pending[:] = [by_step.get(i, True)] if handle is not None else []
+                    on_step_end(pipe, i, None, {})
             peak_bytes = peak.read()
             stats = handle.stats if handle is not None else None
         finally:

@@ -171,7 +171,8 @@ FAMILIES: tuple[Family, ...] = (
     # FLUX.2: dev (Mistral-3 text encoder, embedded guidance, one call per step) and Klein (Qwen3 text
     # encoder; the base models run real CFG in cond/uncond contexts, the step-distilled ones one call).
     Family("flux2", "Flux2Transformer2DModel", ("transformer_blocks", "single_transformer_blocks"), (
-        Variant("flux2", "Flux2Pipeline", video=False, cfg=CFG_DISTILLED, preset="flux2", contexts=()),
+        Variant("flux2", "Flux2Pipeline", video=False, cfg=CFG_DISTILLED, preset="flux2", contexts=(),
+                tiny_call={**_TINY_64, "guidance_scale": 4.0}),
         Variant("flux2-klein", "Flux2KleinPipeline", video=False, cfg=CFG_SEPARATE, preset="flux2-klein",
                 tiny_call={**_TINY_64, "guidance_scale": 4.0}),
     )),
@@ -205,6 +206,18 @@ FAMILIES: tuple[Family, ...] = (
         Variant("sdxl", "StableDiffusionXLPipeline", video=False, cfg=CFG_BATCHED, preset="sdxl",
                 tiny_call={**_TINY_64, "guidance_scale": 5.0}),
     ), head="conv_norm_out", components=("unet",), block_skip=SKIP_PLACEHOLDERS, block_outputs=()),
+    # HunyuanVideo-1.5: one stack of dual-stream blocks; real CFG run by the pipeline's guider as two calls
+    # per step, in cache_context("pred_cond") / ("pred_uncond") (the guider's identifiers). Its blocks are not
+    # in diffusers' registry: they take and return (hidden_states, encoder_hidden_states).
+    Family("hunyuan15", "HunyuanVideo15Transformer3DModel", ("transformer_blocks",), (
+        Variant("hunyuan15", "HunyuanVideo15Pipeline", video=True, cfg=CFG_SEPARATE, preset="hunyuan15",
+                contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "num_frames": 5}),
+    ), block_outputs=("hidden_states", "encoder_hidden_states")),
+    # Mochi: cond and uncond as one batch of two, inside one cache_context("cond_uncond"), like LTX-Video.
+    Family("mochi", "MochiTransformer3DModel", ("transformer_blocks",), (
+        Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),
+                tiny_call={**_TINY_64, "num_frames": 7, "guidance_scale": 4.5}),
+    )),
 )
 
 _VARIANTS: Mapping[str, tuple[Family, Variant]] = MappingProxyType(

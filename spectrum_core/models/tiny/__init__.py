@@ -9,7 +9,7 @@ ever downloaded.  The architectures keep the structure of the real models (block
 kinds, scheduler settings, guidance mode) at toy widths (1-2 blocks per stack, widths 16-32).
 
 One module per family holds its builder (``flux``, ``sd3``, ``hunyuan``, ``wan``, ``ltx``, ``cogvideox``,
-``chroma``, ``qwenimage``, ``flux2``, ``zimage``, ``sdxl``); ``_common`` holds the shared vocabulary, tokenizers, text encoders
+``chroma``, ``qwenimage``, ``flux2``, ``zimage``, ``sdxl``, ``hunyuan15``, ``mochi``); ``_common`` holds the shared vocabulary, tokenizers, text encoders
 and image VAE.
 
 Tokenizers are real ``transformers`` tokenizer classes (CLIP, T5, Llama, Qwen2) over a small English
@@ -61,9 +61,11 @@ from ..call_defaults import FILE_NAME, write_call_defaults
 from .chroma import build_chroma
 from .cogvideox import build_cogvideox
 from .flux import build_flux
-from .flux2 import build_flux2_klein
+from .flux2 import build_flux2_dev, build_flux2_klein
 from .hunyuan import build_hunyuan
+from .hunyuan15 import build_hunyuan15
 from .ltx import build_ltx
+from .mochi import build_mochi
 from .qwenimage import build_qwenimage
 from .sd3 import build_sd35
 from .sdxl import build_sdxl
@@ -88,7 +90,8 @@ _BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.Ma
     "flux": build_flux, "sd35": build_sd35, "hunyuan": build_hunyuan, "wan": build_wan, "wan22": build_wan22,
     "wan22-5b": build_wan22_5b, "ltx": build_ltx, "cogvideox": build_cogvideox, "chroma": build_chroma,
     "qwenimage": build_qwenimage, "flux2-klein": build_flux2_klein, "zimage": build_zimage,
-    "sdxl": build_sdxl,
+    "sdxl": build_sdxl, "hunyuan15": build_hunyuan15, "flux2": build_flux2_dev,
+    "mochi": build_mochi,
 })
 
 
