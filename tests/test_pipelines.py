@@ -121,3 +121,84 @@ def test_a_second_order_sampler_is_refused_on_img2img(tiny_pipes):
                 run(pipe, "sdxl-img2img")
     finally:
         pipe.scheduler = scheduler
+
+
+# --- the command line: --image / --mask / --strength ------------------------------------------------------
+
+@pytest.fixture
+def files(tmp_path, monkeypatch, tmp_path_factory):
+    """In a fresh folder: an input image, its mask, a mask of another size and a file that is no image."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPECTRUM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.delenv("SPECTRUM_DEBUG", raising=False)
+    inputs("flux-inpaint")["image"].save("in.png")
+    inputs("flux-inpaint")["mask_image"].save("mask.png")
+    Image.new("L", (48, 32)).save("small_mask.png")
+    (tmp_path / "junk.png").write_text("not an image")
+    return tmp_path
+
+
+def cli(*args):
+    from typer.testing import CliRunner
+
+    from spectrum_cli.main import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-m", "tiny-flux", "--image", "in.png"], "--image is not used by 'tiny-flux' (FluxPipeline takes no input image)"),
+    (["-m", "tiny-flux-img2img"], "'tiny-flux-img2img' (FluxImg2ImgPipeline) needs --image"),
+    (["-m", "tiny-flux-img2img", "--image", "nope.png"], "--image nope.png: no such file."),
+    (["-m", "tiny-flux-img2img", "--image", "junk.png"], "--image junk.png is not an image that decodes"),
+    (["-m", "tiny-flux-inpaint", "--image", "in.png"], "needs --mask"),
+    (["-m", "tiny-flux-inpaint", "--image", "in.png", "--mask", "small_mask.png"], "--mask is 48x32 but --image is 64x64"),
+    (["-m", "tiny-flux-kontext", "--image", "in.png", "--strength", "0.5"], "--strength is not used by 'tiny-flux-kontext'"),
+    (["-m", "tiny-sdxl-img2img", "--image", "in.png", "--strength", "0"], "--strength must be a number in (0, 1]"),
+    (["-m", "tiny-sdxl-img2img", "--image", "in.png", "--strength", "0.05", "--steps", "16"], "runs no step"),
+    (["-m", "tiny-flux-img2img", "--image", "in.png", "--strength", "0.5", "--steps", "16", "--nfe", "10"],
+     "--nfe 10 is not attainable with the 8 of 16 steps that --strength 0.5 runs and warmup 5: choose 6 to 8."),
+])
+def test_bad_inputs_are_one_line_and_exit_2_before_loading(files, no_loading, args, message):
+    result = cli("gen", "x", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_gen_edits_an_image_and_counts_nfe_over_the_steps_run(files):
+    import json
+
+    result = cli("gen", "make it blue", "-m", "tiny-flux-kontext", "--image", "in.png", "--nfe", "8", "--steps", "16",
+                 "--json", "-o", "k.png")
+    assert result.exit_code == 0, result.output
+    rec = json.loads(result.stdout.splitlines()[-1])
+    assert rec["nfe"] == 8 and len(rec["real_steps"] + rec["forecast_steps"]) == 16 and rec["image"] == str(files / "in.png")
+    result = cli("gen", "a cat", "-m", "tiny-flux-img2img", "--image", "in.png", "--strength", "0.5", "--steps", "16",
+                 "--nfe", "6", "--json", "-o", "i.png")
+    assert result.exit_code == 0, result.output
+    rec = json.loads(result.stdout.splitlines()[-1])
+    assert sorted(rec["real_steps"] + rec["forecast_steps"]) == list(range(8))  # 8 of 16 run at strength 0.5
+    assert rec["nfe"] == 6 and rec["strength"] == 0.5 and Image.open("i.png").size == (64, 64)
+
+
+def test_batch_lines_carry_image_and_mask_relative_to_the_batch_file(files, no_loading):
+    (files / "jobs").mkdir()
+    (files / "jobs" / "in.png").write_bytes((files / "in.png").read_bytes())
+    (files / "jobs" / "lines.jsonl").write_text('{"prompt": "a", "image": "in.png", "mask": "in.png"}\n'
+                                                 '{"prompt": "b", "image": "in.png", "mask": "gone.png"}\n')
+    result = cli("batch", "jobs/lines.jsonl", "-m", "tiny-flux-inpaint", "-o", "o")
+    assert result.exit_code == 2, result.output
+    assert "lines.jsonl:2:" in result.output and "gone.png: no such file" in result.output
+
+
+def test_batch_runs_image_lines(files):
+    import json
+
+    (files / "lines.jsonl").write_text('{"prompt": "a", "image": "in.png", "strength": 0.5}\n'
+                                       '{"prompt": "b", "image": "in.png", "strength": 0.8}\n')
+    result = cli("batch", "lines.jsonl", "-m", "tiny-sdxl-img2img", "--steps", "16", "--nfe", "6", "--json", "-o", "o")
+    assert result.exit_code == 0, result.output
+    recs = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    runs = {r["prompt"]: len(r["real_steps"] + r["forecast_steps"]) for r in recs if "prompt" in r}
+    assert runs == {"a": 8, "b": 12}  # SDXL keeps int(16 * strength) steps
+    assert all(r["nfe"] == 6 for r in recs if "prompt" in r)
