@@ -15,6 +15,7 @@ import typer
 from spectrum_core.app import batch as batch_lib
 from spectrum_core.app import distributed, media
 from spectrum_core.app.outputs import DEFAULT_OUT_DIR
+from spectrum_core.app.request import steps_run
 
 from . import __version__
 from .context import MODEL_OPTIONS, ContextParallelOpt, ModelChoice, launch, load
@@ -38,7 +39,7 @@ BatchSizeOpt = Annotated[int, typer.Option(
 
 def _progress_generate(runner: Any, job: Any) -> Any:
     label = job.method if job.spectrum is not None else "baseline"
-    with step_progress([label], job.steps) as update:
+    with step_progress([label], steps_run(runner.preset, job)) as update:
         return runner.generate(job, on_step=lambda info: update(label, info))
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from spectrum_core.app import distributed, media, outputs
-from spectrum_core.app.request import build_job
+from spectrum_core.app.request import build_job, steps_run
 
 from . import __version__
 from .context import MODEL_OPTIONS, ContextParallelOpt, ModelChoice, launch, load, quiet_libraries
@@ -58,7 +58,7 @@ def _generate_and_report(preset: Any, job: Any, runner: Any, planned: Any, overw
     if compare:
         for n in range(pairs):
             label = "" if pairs == 1 else f" {n + 1}/{pairs}"
-            with step_progress([f"baseline{label}", f"{job.method}{label}"], job.steps) as update:
+            with step_progress([f"baseline{label}", f"{job.method}{label}"], steps_run(preset, job)) as update:
                 pair = runner.compare(job, on_step=lambda name, info: update(f"{name}{label}", info),
                                       warmup=n == 0)
             comparison = comparison or pair
@@ -66,7 +66,7 @@ def _generate_and_report(preset: Any, job: Any, runner: Any, planned: Any, overw
         result = comparison.accelerated
     else:
         label = job.method if job.spectrum is not None else "baseline"
-        with step_progress([label], job.steps) as update:
+        with step_progress([label], steps_run(preset, job)) as update:
             result = runner.generate(job, on_step=lambda info: update(label, info))
     written = outputs.save(preset, result, planned, overwrite, GENERATOR, comparison,
                            _record(preset, result, comparison, planned, speedups))

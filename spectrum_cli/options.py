@@ -131,6 +131,11 @@ _JOB_OPTIONS: Mapping[str, tuple[Any, tuple[str, ...], str]] = {
     "profile": (str, (), "A calibration profile (a file spectrum calibrate wrote), or none for the paper's reference "
                 "schedule. \\[default: a shipped or calibrated profile that matches the model, steps, guidance, "
                 "size and budget, else the reference]"),
+    "image": (str, (), "Input image (PNG/JPEG/WebP) for image-to-image, inpaint, edit (Kontext) and image-to-video "
+              "models; resized to the output size by the pipeline. Refused by models that take none."),
+    "mask": (str, (), "Inpaint mask, the size of --image (white: repaint, black: keep)."),
+    "strength": (float, (), "img2img/inpaint: how much of the schedule runs, in (0, 1] (1: from pure noise); fewer "
+                 f"steps run, and --nfe counts over them. {_PRESET}"),
 }
 assert set(_JOB_OPTIONS) == set(JOB_KNOBS), "every knob of build_job has an option"
 

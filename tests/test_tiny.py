@@ -203,10 +203,10 @@ def test_every_registry_variant_with_tiny_defaults_has_a_builder_and_a_shipped_p
     from spectrum_core.app.presets import load_preset, preset_names
     from spectrum_core.hooks.families import FAMILIES as RECORDS, variant, variant_names
 
-    assert set(tiny._BUILDERS) == set(variant_names(tiny_only=True)) == set(FAMILIES)
+    assert set(tiny._BUILDERS) == set(variant_names(tiny_only=True)) == set(FAMILIES) | set(tiny.IMAGE_FAMILIES)
     for record in RECORDS:
         assert record.transformer_class is not None, record.transformer
-    for name in FAMILIES:
+    for name in FAMILIES + tiny.IMAGE_FAMILIES:
         preset = load_preset(f"tiny-{name}")
         assert preset.family == name and preset.pipeline == variant(name)[1].pipeline
     assert all(load_preset(p).family in variant_names() for p in preset_names())

@@ -27,7 +27,8 @@ from .presets import Preset
 from .request import Job, RequestError, build_job
 
 LINE_KEYS = frozenset({"prompt", "seed", "size", "height", "width", "steps", "nfe", "alpha", "frames", "fps",
-                       "guidance", "out", "lora"})
+                       "guidance", "out", "lora", "image", "mask", "strength"})
+_PATHS = ("image", "mask")  # a line's input files, relative to the batch file's folder
 MANIFEST = "results.jsonl"
 _SCHEDULE = ("nfe", "alpha", "interval")  # one of them sets the schedule (SpectrumConfig refuses two)
 
@@ -192,6 +193,9 @@ def read_batch(file: Path, preset: Preset, knobs: Mapping[str, Any], allow_outsi
             outs[norm] = lineno
         lora = _line_loras(file, lineno, fields_.pop("lora")) if "lora" in fields_ else None
         prompt = fields_.pop("prompt")
+        for key in _PATHS:
+            if isinstance(fields_.get(key), str) and fields_[key].strip():
+                fields_[key] = str(file.parent / Path(fields_[key]).expanduser())
         line_knobs = {**knobs, **fields_}
         if any(k in fields_ for k in _SCHEDULE):  # a line's nfe or alpha replaces the defaults' schedule
             line_knobs.update({k: None for k in _SCHEDULE if k not in fields_})

@@ -117,6 +117,8 @@ def settings(preset: Preset, result: Any) -> dict[str, Any]:
         "nfe": result.nfe, "real_steps": result.real_steps, "forecast_steps": result.forecast_steps,
         "height": job.height, "width": job.width, "frames": job.frames, "fps": job.fps, "guidance": job.guidance,
         "spectrum": None if job.spectrum is None else job.spectrum.to_dict(), "profile": job.profile,
+        # only for the pipelines that take them, so the records of the others read as before
+        **{k: getattr(job, k) for k in ("image", "mask", "strength") if getattr(job, k) is not None},
     }
 
 

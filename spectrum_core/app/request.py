@@ -47,6 +47,9 @@ class Job:
     spectrum: Any = None              # SpectrumConfig, or None for method "none"
     profile: str = "reference"        # id of the calibration profile applied, or "reference" (none)
     lora: tuple[tuple[str, float], ...] | None = None  # this job's LoRAs (a batch line's); None: the runner's
+    image: str | None = None          # input image (img2img, inpaint, edit, image-to-video), absolute path
+    mask: str | None = None           # inpaint mask (white: repaint), absolute path
+    strength: float | None = None     # img2img/inpaint: how much of the schedule runs (the pipeline's rule)
 
     @property
     def signature(self) -> str:
@@ -74,7 +77,8 @@ class Job:
 
 # The knobs `build_job` reads from its mapping: the job's own, then every SpectrumConfig field but the
 # forecaster (which `method` sets). Front ends derive their options from these names.
-JOB_KNOBS: tuple[str, ...] = ("seed", "steps", "height", "width", "frames", "fps", "guidance", "method", "profile")
+JOB_KNOBS: tuple[str, ...] = ("seed", "steps", "height", "width", "frames", "fps", "guidance", "method", "profile",
+                              "image", "mask", "strength")
 SPECTRUM_KNOBS: tuple[str, ...] = tuple(f.name for f in fields(SpectrumConfig) if f.name != "forecaster")
 KNOBS: tuple[str, ...] = JOB_KNOBS + SPECTRUM_KNOBS
 
@@ -94,6 +98,68 @@ def _whole(field: str, value: Any, lo: int, hi: int) -> int:
         raise RequestError(f"`{field}` must be a whole number from {lo} to {hi}, got {value!r}.",
                            field=field, value=value, expected=f"a whole number from {lo} to {hi}")
     return int(value)
+
+
+def _input_image(field: str, path: Any, preset: Preset) -> tuple[str, tuple[int, int]]:
+    """`path` as an absolute path to an image that decodes, with its size (width, height); RequestError else."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not isinstance(path, (str, Path)) or not str(path).strip():
+        raise RequestError(f"`{field}` must be an image file's path, got {path!r}.", field=field, value=path,
+                           expected="a path to an image file")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise RequestError(f"`{field}` {path}: no such file.", field=field, value=str(path),
+                           expected="an existing image file")
+    try:
+        with Image.open(file) as img:
+            img.load()
+            size = img.size
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise RequestError(f"`{field}` {path} is not an image that decodes ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                           "give a PNG, JPEG or WebP file.", field=field, value=str(path), expected="an image file") from None
+    if min(size) < preset.size_multiple or max(size) > MAX_PIXELS:
+        raise RequestError(f"`{field}` {path} is {size[0]}x{size[1]}; {preset.name} resizes its input to the output "
+                           f"size and needs each side from {preset.size_multiple} to {MAX_PIXELS} pixels.", field=field,
+                           value=str(path), expected=f"sides of {preset.size_multiple} to {MAX_PIXELS} pixels")
+    return str(file.resolve()), size
+
+
+def _inputs(preset: Preset, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The image, mask and strength of a request, checked against what the preset's pipeline takes."""
+    from ..hooks.families import variant, variants_taking
+
+    v = variant(preset.family)[1]
+    out: dict[str, Any] = {}
+    for field, role, what, need in (("image", "image", "input image", "the image to start from"),
+                                    ("mask", "mask", "mask", "the inpaint mask, white where to repaint")):
+        takes = role in v.inputs
+        if field in given and not takes:
+            others = ", ".join(variants_taking(role))
+            raise RequestError(f"`{field}` is not used by '{preset.name}' ({v.pipeline} takes no {what}); drop it, or "
+                               f"pick a model that takes one: {others}.", field=field, value=given[field],
+                               expected=f"unset for {preset.name}")
+        if takes and field not in given:
+            raise RequestError(f"'{preset.name}' ({v.pipeline}) needs `{field}`: {need}.",
+                               field=field, value=None, expected="a path to an image file")
+        if takes:
+            out[field], out[f"{field}_size"] = _input_image(field, given[field], preset)
+    if "mask" in out and out["mask_size"] != out["image_size"]:
+        (w, h), (mw, mh) = out["image_size"], out["mask_size"]
+        raise RequestError(f"`mask` is {mw}x{mh} but `image` is {w}x{h}; give the mask of this image (same size).",
+                           field="mask", value=given["mask"], expected=f"{w}x{h}")
+    strength = given.get("strength")
+    if strength is not None:
+        if v.strength is None:
+            raise RequestError(f"`strength` is not used by '{preset.name}' ({v.pipeline} runs every step); drop it, or "
+                               f"pick an img2img or inpaint model: {', '.join(variants_taking('strength'))}.",
+                               field="strength", value=strength, expected=f"unset for {preset.name}")
+        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not 0 < strength <= 1:
+            raise RequestError(f"`strength` must be a number in (0, 1] (1 repaints everything), got {strength!r}.",
+                               field="strength", value=strength, expected="a number in (0, 1]")
+    out["strength"] = None if v.strength is None else float(v.strength if strength is None else strength)
+    out["variant"] = v
+    return out
 
 
 def _config_error(exc: ConfigError) -> RequestError:
@@ -194,6 +260,14 @@ def build_job(preset: Preset, prompt: str, knobs: Mapping[str, Any] | None = Non
             raise RequestError(f"{preset.name} was trained on {preset.frames}-frame clips only; drop `frames`.",
                                field="frames", value=frames, expected=str(preset.frames))
 
+    inputs = _inputs(preset, given)
+    from ..hooks.families import steps_run
+
+    run = steps_run(inputs["variant"], steps, inputs["strength"])
+    if run < 1:
+        raise RequestError(f"`strength` {inputs['strength']:g} with {steps} steps runs no step; raise `strength` or "
+                           "`steps`.", field="strength", value=inputs["strength"], expected="more steps run")
+
     guidance = given.get("guidance", preset.guidance)
     if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, numbers.Real)
                                  or not math.isfinite(guidance) or guidance < 0):
@@ -211,21 +285,30 @@ def build_job(preset: Preset, prompt: str, knobs: Mapping[str, Any] | None = Non
         except ConfigError as exc:
             raise _config_error(exc) from None
         try:
-            config, profile_id = profiles.resolve(preset, config, steps, guidance, profile, height=height,
+            config, profile_id = profiles.resolve(preset, config, run, guidance, profile, height=height,
                                                   width=width, frames=frames, given=spectrum_given.keys(),
                                                   method=method)
         except ConfigError as exc:
             raise _config_error(exc) from None
         # A profile's steps are checked by SpectrumConfig; the rule's attainable range applies otherwise.
         if config.nfe is not None and config.real_steps is None and preset.experts == 1:
-            lo, hi = nfe_range(steps, config.warmup)
+            lo, hi = nfe_range(run, config.warmup)
+            ran = f"{steps} steps" if run == steps else f"the {run} of {steps} steps that `strength` {inputs['strength']:g} runs"
             if not lo <= config.nfe <= hi:
                 raise RequestError(
-                    f"`nfe` {config.nfe} is not attainable with {steps} steps and warmup {config.warmup}: "
+                    f"`nfe` {config.nfe} is not attainable with {ran} and warmup {config.warmup}: "
                     f"choose {lo} to {hi}.", field="nfe", value=config.nfe, expected=f"{lo} to {hi}"
                 )
     return Job(prompt=prompt, seed=seed, steps=steps, height=height, width=width, frames=frames, fps=fps,
-               guidance=guidance, method=method, spectrum=config, profile=profile_id)
+               guidance=guidance, method=method, spectrum=config, profile=profile_id, image=inputs.get("image"),
+               mask=inputs.get("mask"), strength=inputs["strength"])
+
+
+def steps_run(preset: Preset, job: Job) -> int:
+    """How many of `job.steps` the preset's pipeline runs (fewer with `strength` < 1): what the NFE is over."""
+    from ..hooks.families import steps_run as rule, variant
+
+    return rule(variant(preset.family)[1], job.steps, job.strength)
 
 
 def check_weights(preset: Preset) -> None:

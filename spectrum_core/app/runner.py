@@ -37,7 +37,7 @@ import torch
 
 from ..hooks.families import expert_names
 from .presets import Preset, PresetError
-from .request import Job, RequestError, WeightsMissing, check_weights
+from .request import Job, RequestError, WeightsMissing, check_weights, steps_run
 
 # --------------------------------------------------------------------------------------------------
 # Device, dtype, loading
@@ -225,6 +225,14 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _read_image(path: str, mode: str) -> Any:
+    """An input image (checked by build_job) as the PIL image a pipeline takes, in `mode` ("RGB", mask "L")."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.convert(mode)
 
 
 def _images_to_pil(images: Any) -> Any:
@@ -498,14 +506,23 @@ class Runner:
             kwargs[self.preset.guidance_kwarg] = job.guidance
         if self.preset.is_video:
             kwargs["num_frames"] = job.frames
+        if job.image is not None:
+            kwargs["image"] = _read_image(job.image, "RGB")
+        if job.mask is not None:
+            kwargs["mask_image"] = _read_image(job.mask, "L")
+        if job.strength is not None:
+            kwargs["strength"] = job.strength
         kwargs["output_type"] = "np"  # images become PIL in generate(), after the finiteness check
         return kwargs
 
     def warmup(self, job: Job) -> None:
         """One untimed 1-step call so one-time costs (allocations, kernel selection) do not land
         on whichever timed run happens to go first."""
+        kwargs = self.call_kwargs(job, torch.Generator("cpu").manual_seed(job.seed), steps=1)
+        if job.strength is not None:  # a strength below 1 would run no step of one
+            kwargs["strength"] = 1.0
         with torch_threads(self.threads):
-            self.pipe(**self.call_kwargs(job, torch.Generator("cpu").manual_seed(job.seed), steps=1))
+            self.pipe(**kwargs)
 
     def generate(self, job: Job, on_step: Callable[[StepInfo], None] | None = None) -> Result:
         """Run `job`; `on_step` is called after each denoising step."""
@@ -528,11 +545,13 @@ class Runner:
         self._use_loras(self.lora if job.lora is None else job.lora)
         if job.spectrum is not None and job.spectrum.nfe is not None and job.spectrum.real_steps is None:
             # Exact bounds need the pipeline (Wan2.2's two experts each restart the warm-up).
-            lo, hi = nfe_bounds(pipe, job.steps, job.spectrum.warmup)
+            run = steps_run(self.preset, job)  # strength < 1 runs the last `run` steps only
+            lo, hi = nfe_bounds(pipe, run, job.spectrum.warmup)
             if not lo <= job.spectrum.nfe <= hi:
                 raise RequestError(f"`nfe` {job.spectrum.nfe} is not attainable for {self.preset.name} with "
-                                   f"{job.steps} steps and warmup {job.spectrum.warmup}: choose {lo} to {hi}.",
+                                   f"{run} steps run and warmup {job.spectrum.warmup}: choose {lo} to {hi}.",
                                    field="nfe", value=job.spectrum.nfe, expected=f"{lo} to {hi}")
+        run_steps = steps_run(self.preset, job)
         handle = (apply_spectrum(pipe, job.spectrum, forecast_state=self.forecast_state)
                   if job.spectrum is not None else None)
         timer = _TransformerTimer(self._denoisers(), self.device)
@@ -547,12 +566,12 @@ class Runner:
         def on_step_end(_pipe: Any, i: int, _t: Any, callback_kwargs: dict) -> dict:
             latents = callback_kwargs.get("latents")  # in every pipeline's default tensor inputs
             if isinstance(latents, torch.Tensor) and not bool(torch.isfinite(latents).all()):
-                raise NonFiniteOutput(self.preset.name, "latents", step=i, num_steps=job.steps)
+                raise NonFiniteOutput(self.preset.name, "latents", step=i, num_steps=run_steps)
             real = any(pending) if handle is not None else True
             pending.clear()
             step_real.append(real)
             if on_step is not None:
-                on_step(StepInfo(step=i, num_steps=job.steps, real=real))
+                on_step(StepInfo(step=i, num_steps=run_steps, real=real))
             return callback_kwargs
 
         if len(jobs) == 1:

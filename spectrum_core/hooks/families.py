@@ -24,6 +24,7 @@ from typing import Any, Mapping
 __all__ = [
     "Family", "Variant", "FAMILIES", "family_for", "variant", "variant_names", "variant_for_model_index",
     "block_outputs", "blocks", "expert_names", "expert_segments", "expert_lengths", "SKIP_INPUTS", "SKIP_PLACEHOLDERS",
+    "INPUT_ARGUMENTS", "STRENGTH_SKIP", "STRENGTH_KEEP", "steps_run", "variants_taking",
 ]
 
 # CFG styles (how a pipeline runs guidance), for readers of Variant.cfg.
@@ -34,6 +35,14 @@ CFG_SEPARATE = "separate"     # two calls per step in cache_context("cond"/"unco
 # How a skipped block answers (Family.block_skip).
 SKIP_INPUTS = "inputs"              # it hands its inputs through: transformer blocks keep the token layout
 SKIP_PLACEHOLDERS = "placeholders"  # zero-stride stand-ins shaped like its last real output (UNet blocks)
+
+# What a pipeline takes besides the prompt (Variant.inputs), and the call argument each one fills.
+INPUT_ARGUMENTS = MappingProxyType({"image": "image", "mask": "mask_image"})
+
+# How a pipeline with `strength` trims its steps (Variant.strength_rule): it runs the last steps of the
+# schedule only, ``timesteps[begin:]``, and Spectrum plans its NFE over those (:func:`steps_run`).
+STRENGTH_SKIP = "skip"  # flow-matching img2img (FLUX, SD3, Qwen-Image): skips int(n - n * strength) steps
+STRENGTH_KEEP = "keep"  # the SD/SDXL img2img and inpaint pipelines: keeps int(n * strength) steps
 
 # The cache-context names a pipeline opens around its transformer call(s) of one step, by CFG style; a
 # Variant whose pipeline says something else lists its own (``Variant.contexts``).
@@ -59,6 +68,10 @@ class Variant:
             none, separate: ``("cond", "uncond")``). LTX-Video and CogVideoX batch CFG inside one
             ``"cond_uncond"`` context; Chroma opens none (its branches are told apart by
             ``Family.branch_argument``). Each name is one Spectrum state.
+        inputs: what the pipeline takes besides the prompt, each required: ``"image"`` (img2img, edit,
+            image-to-video) and ``"mask"`` (inpaint); :data:`INPUT_ARGUMENTS` names their call arguments.
+        strength: the pipeline's default ``strength`` when it takes one (img2img, inpaint), else ``None``.
+        strength_rule: how ``strength`` trims the steps (``STRENGTH_SKIP`` or ``STRENGTH_KEEP``).
     """
 
     name: str
@@ -69,6 +82,9 @@ class Variant:
     experts: int = 1
     tiny_call: Mapping[str, Any] | None = None
     contexts: tuple[str, ...] | None = None
+    inputs: tuple[str, ...] = ()
+    strength: float | None = None
+    strength_rule: str = STRENGTH_SKIP
 
     def __post_init__(self) -> None:
         if self.tiny_call is not None:
@@ -135,17 +151,33 @@ class Family:
 
 
 _TINY_64 = {"height": 64, "width": 64}
+_IMAGE, _INPAINT = ("image",), ("image", "mask")
 
 FAMILIES: tuple[Family, ...] = (
     Family("flux", "FluxTransformer2DModel", ("transformer_blocks", "single_transformer_blocks"), (
         # FLUX.1-dev style: guidance-distilled, guidance is an embedding, one transformer call per step.
         Variant("flux", "FluxPipeline", video=False, cfg=CFG_DISTILLED, preset="flux",
                 tiny_call={**_TINY_64, "guidance_scale": 3.5}),
-    )),
+        # Image-to-image and inpaint: the same transformer from a partly noised input image, over the last
+        # steps only (strength); no cache context, one call per step.
+        Variant("flux-img2img", "FluxImg2ImgPipeline", video=False, cfg=CFG_DISTILLED, preset="flux-img2img",
+                tiny_call={**_TINY_64, "guidance_scale": 3.5}, inputs=_IMAGE, strength=0.6),
+        Variant("flux-inpaint", "FluxInpaintPipeline", video=False, cfg=CFG_DISTILLED, preset="flux-inpaint",
+                tiny_call={**_TINY_64, "guidance_scale": 3.5}, inputs=_INPAINT, strength=0.6),
+        # Kontext (edit): the input image's tokens ride along the latents' in one sequence; the head's input
+        # holds both and the pipeline keeps the latents' part. With true_cfg_scale > 1 it makes cond and
+        # uncond calls without a cache context, told apart by their prompt embeddings (branch_argument).
+        # The tiny call keeps the 64x64 input as it is (the pipeline would resize it to a ~1 MP resolution).
+        Variant("flux-kontext", "FluxKontextPipeline", video=False, cfg=CFG_DISTILLED, preset="flux-kontext",
+                tiny_call={**_TINY_64, "guidance_scale": 2.5, "max_area": 4096, "_auto_resize": False},
+                inputs=_IMAGE),
+    ), branch_argument="encoder_hidden_states"),
     Family("sd3", "SD3Transformer2DModel", ("transformer_blocks",), (
         # SD3.5: real CFG, cond and uncond run as one batch of 2.
         Variant("sd35", "StableDiffusion3Pipeline", video=False, cfg=CFG_BATCHED, preset="sd35",
                 tiny_call={**_TINY_64, "guidance_scale": 4.5}),
+        Variant("sd35-img2img", "StableDiffusion3Img2ImgPipeline", video=False, cfg=CFG_BATCHED,
+                preset="sd35-img2img", tiny_call={**_TINY_64, "guidance_scale": 4.5}, inputs=_IMAGE, strength=0.6),
     )),
     Family("hunyuan", "HunyuanVideoTransformer3DModel", ("transformer_blocks", "single_transformer_blocks"), (
         # HunyuanVideo: embedded guidance, one call per step.
@@ -167,6 +199,12 @@ FAMILIES: tuple[Family, ...] = (
     Family("qwenimage", "QwenImageTransformer2DModel", ("transformer_blocks",), (
         Variant("qwenimage", "QwenImagePipeline", video=False, cfg=CFG_SEPARATE, preset="qwenimage",
                 tiny_call={**_TINY_64, "true_cfg_scale": 4.0, "negative_prompt": " "}),
+        Variant("qwenimage-img2img", "QwenImageImg2ImgPipeline", video=False, cfg=CFG_SEPARATE,
+                preset="qwenimage-img2img", tiny_call={**_TINY_64, "true_cfg_scale": 4.0, "negative_prompt": " "},
+                inputs=_IMAGE, strength=0.6),
+        Variant("qwenimage-inpaint", "QwenImageInpaintPipeline", video=False, cfg=CFG_SEPARATE,
+                preset="qwenimage-inpaint", tiny_call={**_TINY_64, "true_cfg_scale": 4.0, "negative_prompt": " "},
+                inputs=_INPAINT, strength=0.6),
     )),
     # FLUX.2: dev (Mistral-3 text encoder, embedded guidance, one call per step) and Klein (Qwen3 text
     # encoder; the base models run real CFG in cond/uncond contexts, the step-distilled ones one call).
@@ -180,6 +218,10 @@ FAMILIES: tuple[Family, ...] = (
     Family("ltx", "LTXVideoTransformer3DModel", ("transformer_blocks",), (
         Variant("ltx", "LTXPipeline", video=True, cfg=CFG_BATCHED, preset="ltx", contexts=("cond_uncond",),
                 tiny_call={**_TINY_64, "num_frames": 9, "guidance_scale": 3.0}),
+        # Image-to-video: the first frame's latents are the input image's, kept by a per-token timestep.
+        Variant("ltx-i2v", "LTXImageToVideoPipeline", video=True, cfg=CFG_BATCHED, preset="ltx-i2v",
+                contexts=("cond_uncond",), tiny_call={**_TINY_64, "num_frames": 9, "guidance_scale": 3.0},
+                inputs=_IMAGE),
     ), block_outputs=("hidden_states",)),
     # CogVideoX: batched CFG in cache_context("cond_uncond"); the last block's video tokens enter norm_final.
     Family("cogvideox", "CogVideoXTransformer3DModel", ("transformer_blocks",), (
@@ -205,6 +247,13 @@ FAMILIES: tuple[Family, ...] = (
     Family("unet", "UNet2DConditionModel", ("down_blocks", "mid_block", "up_blocks"), (
         Variant("sdxl", "StableDiffusionXLPipeline", video=False, cfg=CFG_BATCHED, preset="sdxl",
                 tiny_call={**_TINY_64, "guidance_scale": 5.0}),
+        Variant("sdxl-img2img", "StableDiffusionXLImg2ImgPipeline", video=False, cfg=CFG_BATCHED,
+                preset="sdxl-img2img", tiny_call={**_TINY_64, "guidance_scale": 5.0}, inputs=_IMAGE, strength=0.3,
+                strength_rule=STRENGTH_KEEP),
+        # A 4-channel UNet blends the mask in at every step; the 9-channel inpainting UNet takes it as input.
+        Variant("sdxl-inpaint", "StableDiffusionXLInpaintPipeline", video=False, cfg=CFG_BATCHED,
+                preset="sdxl-inpaint", tiny_call={**_TINY_64, "guidance_scale": 5.0}, inputs=_INPAINT,
+                strength=0.9999, strength_rule=STRENGTH_KEEP),
     ), head="conv_norm_out", components=("unet",), block_skip=SKIP_PLACEHOLDERS, block_outputs=()),
     # HunyuanVideo-1.5: one stack of dual-stream blocks; real CFG run by the pipeline's guider as two calls
     # per step, in cache_context("pred_cond") / ("pred_uncond") (the guider's identifiers). Its blocks are not
@@ -220,9 +269,28 @@ FAMILIES: tuple[Family, ...] = (
     )),
 )
 
+# The prompt-only pipelines first, then those that also take an image (so listings read as before).
 _VARIANTS: Mapping[str, tuple[Family, Variant]] = MappingProxyType(
-    {v.name: (f, v) for f in FAMILIES for v in f.variants}
+    {v.name: (f, v) for image in (False, True) for f in FAMILIES for v in f.variants if bool(v.inputs) == image}
 )
+
+
+def variants_taking(what: str) -> tuple[str, ...]:
+    """The variant names whose pipeline takes ``what`` (``"image"``, ``"mask"`` or ``"strength"``)."""
+    if what == "strength":
+        return tuple(name for name, (_, v) in _VARIANTS.items() if v.strength is not None)
+    return tuple(name for name, (_, v) in _VARIANTS.items() if what in v.inputs)
+
+
+def steps_run(v: Variant, num_steps: int, strength: float | None = None) -> int:
+    """How many of ``num_steps`` the pipeline of ``v`` runs with ``strength`` (the last ones of its
+    schedule), computed as the pipeline does: all of them for a pipeline without ``strength``."""
+    if v.strength is None:
+        return num_steps
+    strength = v.strength if strength is None else strength
+    if v.strength_rule == STRENGTH_KEEP:
+        return min(int(num_steps * strength), num_steps)
+    return num_steps - int(max(num_steps - min(num_steps * strength, num_steps), 0))
 
 
 def variant_names(tiny_only: bool = False) -> tuple[str, ...]:

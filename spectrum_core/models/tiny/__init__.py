@@ -72,18 +72,34 @@ from .sdxl import build_sdxl
 from .wan import build_wan, build_wan22, build_wan22_5b
 from .zimage import build_zimage
 
-__all__ = ["FAMILIES", "TINY_CALL_KWARGS", "build_tiny_pipeline", "tiny_pipeline_dir", "load_tiny_pipeline"]
+__all__ = ["FAMILIES", "IMAGE_FAMILIES", "TINY_CALL_KWARGS", "build_tiny_pipeline", "tiny_pipeline_dir", "load_tiny_pipeline"]
 
-# The tiny models: every family variant of the registry that has tiny call defaults (and a builder below).
-FAMILIES: tuple[str, ...] = variant_names(tiny_only=True)
+# The tiny models: every family variant of the registry that has tiny call defaults (and a builder below);
+# FAMILIES are called with a prompt alone, IMAGE_FAMILIES also take an input image (img2img, inpaint, edit,
+# image-to-video: ``Variant.inputs``), which tests pass themselves.
+FAMILIES: tuple[str, ...] = tuple(n for n in variant_names(tiny_only=True) if not variant(n)[1].inputs)
+IMAGE_FAMILIES: tuple[str, ...] = tuple(n for n in variant_names(tiny_only=True) if variant(n)[1].inputs)
 
 # Bump when the architecture/tokenizers change, so stale caches are not reused.
 _CACHE_VERSION = "v1"
 
 # Call defaults of each tiny pipeline (size, frames, guidance), from the family registry.
 TINY_CALL_KWARGS: Mapping[str, Mapping[str, Any]] = types.MappingProxyType(
-    {name: variant(name)[1].tiny_call for name in FAMILIES}
+    {name: variant(name)[1].tiny_call for name in FAMILIES + IMAGE_FAMILIES}
 )
+
+
+def _same_components(base: Callable[[int], diffusers.DiffusionPipeline], name: str
+                     ) -> Callable[[int], diffusers.DiffusionPipeline]:
+    """A builder of the pipeline of variant ``name`` over the very components ``base`` builds (FLUX's
+    img2img, inpaint and Kontext pipelines take FluxPipeline's), so the tiny weights are the base's."""
+
+    def build(seed: int) -> diffusers.DiffusionPipeline:
+        return getattr(diffusers, variant(name)[1].pipeline)(**base(seed).components)
+
+    build.__name__ = f"build_{name.replace('-', '_')}"
+    return build
+
 
 # One builder per tiny model (adding a family: its registry entry in hooks/families.py, a module here).
 _BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.MappingProxyType({
@@ -92,6 +108,15 @@ _BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.Ma
     "qwenimage": build_qwenimage, "flux2-klein": build_flux2_klein, "zimage": build_zimage,
     "sdxl": build_sdxl, "hunyuan15": build_hunyuan15, "flux2": build_flux2_dev,
     "mochi": build_mochi,
+    "flux-img2img": _same_components(build_flux, "flux-img2img"),
+    "flux-inpaint": _same_components(build_flux, "flux-inpaint"),
+    "flux-kontext": _same_components(build_flux, "flux-kontext"),
+    "sd35-img2img": _same_components(build_sd35, "sd35-img2img"),
+    "qwenimage-img2img": _same_components(build_qwenimage, "qwenimage-img2img"),
+    "qwenimage-inpaint": _same_components(build_qwenimage, "qwenimage-inpaint"),
+    "ltx-i2v": _same_components(build_ltx, "ltx-i2v"),
+    "sdxl-img2img": _same_components(build_sdxl, "sdxl-img2img"),
+    "sdxl-inpaint": _same_components(build_sdxl, "sdxl-inpaint"),
 })
 
 
@@ -167,8 +192,9 @@ def load_tiny_pipeline(
 
 
 def _check_family(family: str) -> None:
-    if family not in FAMILIES:
-        raise ValueError(f"unknown tiny pipeline family {family!r}; valid families: {', '.join(FAMILIES)}")
+    if family not in FAMILIES + IMAGE_FAMILIES:
+        raise ValueError(f"unknown tiny pipeline family {family!r}; valid families: "
+                         f"{', '.join(FAMILIES + IMAGE_FAMILIES)}")
 
 
 def _is_complete(path: pathlib.Path) -> bool:

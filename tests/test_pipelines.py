@@ -1,0 +1,204 @@
+"""The pipelines that take an input image (img2img, inpaint, Kontext edit, image-to-video) under Spectrum, each
+on its tiny model loaded with from_pretrained: exact block calls over the steps the pipeline actually runs
+(strength < 1 runs fewer), remove() bit-identical, finite output."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import generate
+from spectrum_core import SpectrumConfig, apply_spectrum
+from spectrum_core.hooks.families import CFG_SEPARATE, STRENGTH_KEEP, blocks, expert_names, family_for, steps_run, variant
+from spectrum_core.models.tiny import IMAGE_FAMILIES
+
+STEPS, STRENGTH, NFE = 12, 0.55, 4
+CONFIG = SpectrumConfig(nfe=NFE, warmup=2)
+
+
+def inputs(name):
+    """The call's image (and mask, and strength) for a tiny pipeline that takes them."""
+    rng = np.random.RandomState(0)
+    v = variant(name)[1]
+    out = {"image": Image.fromarray((rng.rand(64, 64, 3) * 255).astype("uint8"))}
+    if "mask" in v.inputs:
+        out["mask_image"] = Image.fromarray(np.where(np.arange(64)[None, :] >= 32, 255, 0).astype("uint8").repeat(64, 0))
+    if v.strength is not None:
+        out["strength"] = STRENGTH
+    return out
+
+
+class BlockCounter:
+    """Counts block executions through each block's first parametrised submodule (which runs only when the
+    block computes: a skipped block's own forward hooks still fire)."""
+
+    def __init__(self, pipe):
+        self.count, self.handles = 0, []
+        for name in expert_names(pipe):
+            module = getattr(pipe, name)
+            for _, block in blocks(module, family_for(module)):
+                leaf = next(m for m in block.modules() if m is not block and list(m.parameters(recurse=False)))
+                self.handles.append(leaf.register_forward_hook(lambda *_: setattr(self, "count", self.count + 1)))
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+def run(pipe, name, steps=STEPS, **extra):
+    """The seeded call, and how many steps the pipeline's own loop ran (its step-end callbacks)."""
+    ran = []
+
+    def on_step(_pipe, i, _t, kwargs):
+        ran.append(i)
+        return kwargs
+
+    out = generate(pipe, name, steps, callback_on_step_end=on_step, **{**inputs(name), **extra})
+    return out, len(ran)
+
+
+@pytest.mark.parametrize("name", IMAGE_FAMILIES)
+def test_spectrum_counts_exact_block_calls_over_the_steps_run(name, tiny_pipes):
+    pipe = tiny_pipes(name)
+    v = variant(name)[1]
+    calls_per_step = 2 if v.cfg == CFG_SEPARATE else 1
+    counter = BlockCounter(pipe)
+    try:
+        before, ran = run(pipe, name)
+        full_count, counter.count = counter.count, 0
+        handle = apply_spectrum(pipe, CONFIG)
+        try:
+            hooked, ran_hooked = run(pipe, name)
+            stats = handle.stats
+        finally:
+            handle.remove()
+        hooked_count = counter.count
+    finally:
+        counter.close()
+    after, _ = run(pipe, name)
+
+    n_blocks = sum(len(blocks(getattr(pipe, e), family_for(getattr(pipe, e)))) for e in expert_names(pipe))
+    assert ran == ran_hooked == steps_run(v, STEPS, STRENGTH)  # the registry's rule is the pipeline's
+    if v.strength is not None:
+        assert ran < STEPS
+    assert full_count == ran * calls_per_step * n_blocks
+    assert stats.num_steps == ran and stats.nfe == NFE and len(stats.forecast_steps) == ran - NFE
+    assert set(stats.nfe_by_branch.values()) == {NFE} and len(stats.nfe_by_branch) == calls_per_step
+    assert hooked_count == NFE * calls_per_step * n_blocks
+    assert np.isfinite(hooked).all() and not np.array_equal(hooked, before)
+    assert np.array_equal(after, before)
+
+
+def test_strength_rules_differ_as_the_pipelines_do():
+    """FLUX-style pipelines skip int(n - n*s) steps, the SD ones keep int(n*s): 12 at 0.55 runs 7 and 6."""
+    flow, keep = variant("flux-img2img")[1], variant("sdxl-img2img")[1]
+    assert keep.strength_rule == STRENGTH_KEEP != flow.strength_rule
+    assert (steps_run(flow, 12, 0.55), steps_run(keep, 12, 0.55)) == (7, 6)
+    assert steps_run(variant("flux-kontext")[1], 12, None) == 12
+
+
+def test_kontext_true_cfg_branches_are_told_apart_without_a_cache_context(tiny_pipes):
+    """FluxKontextPipeline's true CFG makes two calls per step and opens no cache context: the branches are
+    named by the prompt embeddings each passes, one state each."""
+    pipe = tiny_pipes("flux-kontext")
+    with apply_spectrum(pipe, CONFIG) as handle:
+        out, ran = run(pipe, "flux-kontext", true_cfg_scale=2.0, negative_prompt="blurry")
+        stats = handle.stats
+    assert ran == STEPS and np.isfinite(out).all()
+    assert stats.nfe_by_branch == {"transformer/cond": NFE, "transformer/uncond": NFE}
+    assert stats.transformer_calls == 2 * STEPS
+
+
+def test_a_second_order_sampler_is_refused_on_img2img(tiny_pipes):
+    from diffusers import HeunDiscreteScheduler
+
+    pipe = tiny_pipes("sdxl-img2img")
+    scheduler = pipe.scheduler
+    pipe.scheduler = HeunDiscreteScheduler.from_config(scheduler.config)
+    try:
+        with apply_spectrum(pipe, CONFIG):
+            with pytest.raises(ValueError, match="order 2"):
+                run(pipe, "sdxl-img2img")
+    finally:
+        pipe.scheduler = scheduler
+
+
+# --- the command line: --image / --mask / --strength ------------------------------------------------------
+
+@pytest.fixture
+def files(tmp_path, monkeypatch, tmp_path_factory):
+    """In a fresh folder: an input image, its mask, a mask of another size and a file that is no image."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPECTRUM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.delenv("SPECTRUM_DEBUG", raising=False)
+    inputs("flux-inpaint")["image"].save("in.png")
+    inputs("flux-inpaint")["mask_image"].save("mask.png")
+    Image.new("L", (48, 32)).save("small_mask.png")
+    (tmp_path / "junk.png").write_text("not an image")
+    return tmp_path
+
+
+def cli(*args):
+    from typer.testing import CliRunner
+
+    from spectrum_cli.main import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-m", "tiny-flux", "--image", "in.png"], "--image is not used by 'tiny-flux' (FluxPipeline takes no input image)"),
+    (["-m", "tiny-flux-img2img"], "'tiny-flux-img2img' (FluxImg2ImgPipeline) needs --image"),
+    (["-m", "tiny-flux-img2img", "--image", "nope.png"], "--image nope.png: no such file."),
+    (["-m", "tiny-flux-img2img", "--image", "junk.png"], "--image junk.png is not an image that decodes"),
+    (["-m", "tiny-flux-inpaint", "--image", "in.png"], "needs --mask"),
+    (["-m", "tiny-flux-inpaint", "--image", "in.png", "--mask", "small_mask.png"], "--mask is 48x32 but --image is 64x64"),
+    (["-m", "tiny-flux-kontext", "--image", "in.png", "--strength", "0.5"], "--strength is not used by 'tiny-flux-kontext'"),
+    (["-m", "tiny-sdxl-img2img", "--image", "in.png", "--strength", "0"], "--strength must be a number in (0, 1]"),
+    (["-m", "tiny-sdxl-img2img", "--image", "in.png", "--strength", "0.05", "--steps", "16"], "runs no step"),
+    (["-m", "tiny-flux-img2img", "--image", "in.png", "--strength", "0.5", "--steps", "16", "--nfe", "10"],
+     "--nfe 10 is not attainable with the 8 of 16 steps that --strength 0.5 runs and warmup 5: choose 6 to 8."),
+])
+def test_bad_inputs_are_one_line_and_exit_2_before_loading(files, no_loading, args, message):
+    result = cli("gen", "x", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_gen_edits_an_image_and_counts_nfe_over_the_steps_run(files):
+    import json
+
+    result = cli("gen", "make it blue", "-m", "tiny-flux-kontext", "--image", "in.png", "--nfe", "8", "--steps", "16",
+                 "--json", "-o", "k.png")
+    assert result.exit_code == 0, result.output
+    rec = json.loads(result.stdout.splitlines()[-1])
+    assert rec["nfe"] == 8 and len(rec["real_steps"] + rec["forecast_steps"]) == 16 and rec["image"] == str(files / "in.png")
+    result = cli("gen", "a cat", "-m", "tiny-flux-img2img", "--image", "in.png", "--strength", "0.5", "--steps", "16",
+                 "--nfe", "6", "--json", "-o", "i.png")
+    assert result.exit_code == 0, result.output
+    rec = json.loads(result.stdout.splitlines()[-1])
+    assert sorted(rec["real_steps"] + rec["forecast_steps"]) == list(range(8))  # 8 of 16 run at strength 0.5
+    assert rec["nfe"] == 6 and rec["strength"] == 0.5 and Image.open("i.png").size == (64, 64)
+
+
+def test_batch_lines_carry_image_and_mask_relative_to_the_batch_file(files, no_loading):
+    (files / "jobs").mkdir()
+    (files / "jobs" / "in.png").write_bytes((files / "in.png").read_bytes())
+    (files / "jobs" / "lines.jsonl").write_text('{"prompt": "a", "image": "in.png", "mask": "in.png"}\n'
+                                                 '{"prompt": "b", "image": "in.png", "mask": "gone.png"}\n')
+    result = cli("batch", "jobs/lines.jsonl", "-m", "tiny-flux-inpaint", "-o", "o")
+    assert result.exit_code == 2, result.output
+    assert "lines.jsonl:2:" in result.output and "gone.png: no such file" in result.output
+
+
+def test_batch_runs_image_lines(files):
+    import json
+
+    (files / "lines.jsonl").write_text('{"prompt": "a", "image": "in.png", "strength": 0.5}\n'
+                                       '{"prompt": "b", "image": "in.png", "strength": 0.8}\n')
+    result = cli("batch", "lines.jsonl", "-m", "tiny-sdxl-img2img", "--steps", "16", "--nfe", "6", "--json", "-o", "o")
+    assert result.exit_code == 0, result.output
+    recs = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    runs = {r["prompt"]: len(r["real_steps"] + r["forecast_steps"]) for r in recs if "prompt" in r}
+    assert runs == {"a": 8, "b": 12}  # SDXL keeps int(16 * strength) steps
+    assert all(r["nfe"] == 6 for r in recs if "prompt" in r)
