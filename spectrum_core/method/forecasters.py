@@ -235,19 +235,24 @@ def _fused_update(B: torch.Tensor, T: torch.Tensor, v: torch.Tensor, h: torch.Te
     rows = B.shape[0]
     flat = B.view(rows, -1)
     hf = h.reshape(-1)
-    diag = [float(T[i, i]) for i in range(rows)]
-    lower = [[float(T[i, j]) for j in range(i)] for i in range(rows)]
+    coefficients = [[float(T[i, j]) for j in range(i + 1)] for i in range(rows)]
     gains = [float(x) for x in v]
     step = _chunk(B)
     for start in range(0, flat.shape[1], step):
         block = flat[:, start : start + step]
-        hc = hf[start : start + step].to(torch.float32)
-        for i in reversed(range(rows)):
-            row = block[i]
-            row.mul_(diag[i])
-            for j in range(i):
-                row.add_(block[j], alpha=lower[i][j])
-            row.add_(hc, alpha=gains[i])
+        _rows_bottom_up(block, coefficients, gains, hf[start : start + step].to(torch.float32))
+
+
+def _rows_bottom_up(block: torch.Tensor, T: list[list[float]], gains: list[float], vec: torch.Tensor) -> None:
+    """block ← T block + gains vecᵀ in place for a float32 chunk of rows, T lower triangular (``T[i][j]`` for
+    j ≤ i): rows bottom-up, B_i ← T_ii·B_i + Σ_{j<i} T_ij·B_j + gains_i·vec, one rounding per term in that order
+    (row i reads rows j < i before they are updated)."""
+    for i in reversed(range(block.shape[0])):
+        row = block[i]
+        row.mul_(T[i][i])
+        for j in range(i):
+            row.add_(block[j], alpha=T[i][j])
+        row.add_(vec, alpha=gains[i])
 
 
 _HALF_HEADROOM = 2.0**15  # largest stored magnitude a bound allows: float16's finite range ends near 2¹⁶
@@ -265,7 +270,7 @@ def _half_scale(bound: float) -> float:
 def _fused_update_half(Q: torch.Tensor, T: list[list[float]], gains: list[float], ref: torch.Tensor,
                        h: torch.Tensor) -> None:
     """Q ← T Q + gains (ref − h)ᵀ for float16 rows: each chunk is upcast to a float32 scratch (in cache),
-    updated bottom-up as ``_fused_update`` does, and rounded to float16 once as it is written back. The
+    updated bottom-up (``_rows_bottom_up``, as ``_fused_update`` does), and rounded to float16 once as it is written back. The
     state is read and written once, ``ref`` and ``h`` read once."""
     rows = Q.shape[0]
     flat = Q.view(rows, -1)
@@ -277,12 +282,7 @@ def _fused_update_half(Q: torch.Tensor, T: list[list[float]], gains: list[float]
         work = scratch[:, : block.shape[1]]
         work.copy_(block)
         dc = rf[start : start + step].to(torch.float32).sub_(hf[start : start + step])
-        for i in reversed(range(rows)):
-            row = work[i]
-            row.mul_(T[i][i])
-            for j in range(i):
-                row.add_(work[j], alpha=T[i][j])
-            row.add_(dc, alpha=gains[i])
+        _rows_bottom_up(work, T, gains, dc)
         block.copy_(work)
 
 
