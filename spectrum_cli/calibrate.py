@@ -40,11 +40,16 @@ ProfileOutOpt = Annotated[Optional[Path], typer.Option(
     "automatically by gen/ab/batch/grid/bench]", rich_help_panel=OUT_PANEL, dir_okay=False, show_default=False)]
 
 
+def _steps_text(segments: Any) -> str:
+    """Real steps as the command prints them: one comma list per expert segment, segments split by /."""
+    return "/".join(",".join(map(str, s)) for s in segments)
+
+
 def _refined_note(record: Any) -> str:
     if not record:
         return ""
     if record["kept"]:
-        return (f"; refined from {'/'.join(','.join(map(str, s)) for s in record['optimiser_steps'])} "
+        return (f"; refined from {_steps_text(record['optimiser_steps'])} "
                 f"({record['refinement_psnr_before']:.2f} -> {record['refinement_psnr_after']:.2f} dB on the "
                 "refinement samples)")
     if record["refined_steps"] == record["optimiser_steps"]:
@@ -112,8 +117,7 @@ def calibrate(nfe: NfeListOpt = "10,14", steps: CalStepsOpt = None, guidance: Ca
         written = profiles.write_profile(profile, target)
         c = measured["calibration"]
         for k, entry in measured["budgets"].items():
-            err.print(f"  {k} of {plan.steps}: {entry['forecaster']} on steps "
-                      f"{'/'.join(','.join(map(str, s)) for s in entry['real_steps'])}: "
+            err.print(f"  {k} of {plan.steps}: {entry['forecaster']} on steps {_steps_text(entry['real_steps'])}: "
                       f"{entry['psnr']:.2f} dB vs reference {entry['reference_psnr']:.2f} dB "
                       f"({entry['gain_db']:+.2f} dB on {len(c['selection'])} selection sample(s))"
                       + _refined_note(entry.get("refinement")))
