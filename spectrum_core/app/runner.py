@@ -543,15 +543,14 @@ class Runner:
             raise ValueError("generate_batch: the jobs differ in more than prompt and seed; group them with group_jobs")
         pipe = self.pipe
         self._use_loras(self.lora if job.lora is None else job.lora)
+        run_steps = steps_run(self.preset, job)  # strength < 1 runs the last `run_steps` steps only
         if job.spectrum is not None and job.spectrum.nfe is not None and job.spectrum.real_steps is None:
             # Exact bounds need the pipeline (Wan2.2's two experts each restart the warm-up).
-            run = steps_run(self.preset, job)  # strength < 1 runs the last `run` steps only
-            lo, hi = nfe_bounds(pipe, run, job.spectrum.warmup)
+            lo, hi = nfe_bounds(pipe, run_steps, job.spectrum.warmup)
             if not lo <= job.spectrum.nfe <= hi:
                 raise RequestError(f"`nfe` {job.spectrum.nfe} is not attainable for {self.preset.name} with "
-                                   f"{run} steps run and warmup {job.spectrum.warmup}: choose {lo} to {hi}.",
+                                   f"{run_steps} steps run and warmup {job.spectrum.warmup}: choose {lo} to {hi}.",
                                    field="nfe", value=job.spectrum.nfe, expected=f"{lo} to {hi}")
-        run_steps = steps_run(self.preset, job)
         handle = (apply_spectrum(pipe, job.spectrum, forecast_state=self.forecast_state)
                   if job.spectrum is not None else None)
         timer = _TransformerTimer(self._denoisers(), self.device)
