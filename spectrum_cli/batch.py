@@ -117,7 +117,9 @@ def _run(file: Path, out: Path, overwrite: bool, as_json: bool, world: distribut
 
     def on_record(rec: dict[str, Any], error: Exception | None) -> None:
         if error is None and isinstance(rec.get("steps"), int) and isinstance(rec.get("nfe"), int):
-            passes["steps"] += rec["steps"]
+            # the steps that ran (strength < 1 runs fewer than requested): real plus forecast
+            ran = len(rec.get("real_steps") or ()) + len(rec.get("forecast_steps") or ())
+            passes["steps"] += ran or rec["steps"]
             passes["real"] += rec["nfe"]
         if error is not None:
             err.print(f"[bold red]failed:[/] line {rec.get('line')}: {safe(describe(error))}")

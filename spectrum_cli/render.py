@@ -94,6 +94,14 @@ def step_progress(labels: list[str], num_steps: int) -> Iterator[Any]:
         yield update
 
 
+def _steps_cell(run: Any) -> str:
+    """The steps of a run: the requested count, and how many of them ran when `strength` < 1 ran fewer."""
+    ran = len(run.real_steps) + len(run.forecast_steps)
+    if 0 < ran < run.job.steps:
+        return f"{ran} of {run.job.steps} (strength {run.job.strength:g})"
+    return str(run.job.steps)
+
+
 def summary_table(result: Any, comparison: Any = None, speedups: list[float] | None = None) -> Table:
     """One run (speedup estimated from its timed real passes) or an A/B pair (speedup measured; over
     several pairs, their median and range)."""
@@ -108,7 +116,7 @@ def summary_table(result: Any, comparison: Any = None, speedups: list[float] | N
         table.add_row(name, *cells)
 
     row("model", *(safe(r.model) for r in runs))
-    row("steps", *(str(r.job.steps) for r in runs))
+    row("steps", *(_steps_cell(r) for r in runs))
     row("real passes (NFE)", *(str(r.nfe) for r in runs))
     if any(r.job.spectrum is not None for r in runs):
         row("schedule", *(safe(r.job.profile if r.job.profile != "reference" else "reference (paper)")

@@ -179,6 +179,11 @@ def test_gen_edits_an_image_and_counts_nfe_over_the_steps_run(files):
     rec = json.loads(result.stdout.splitlines()[-1])
     assert sorted(rec["real_steps"] + rec["forecast_steps"]) == list(range(8))  # 8 of 16 run at strength 0.5
     assert rec["nfe"] == 6 and rec["strength"] == 0.5 and Image.open("i.png").size == (64, 64)
+    # the summary says how many of the requested steps ran, and the avoided passes are counted over those
+    result = cli("gen", "a cat", "-m", "tiny-flux-img2img", "--image", "in.png", "--strength", "0.5", "--steps", "16",
+                 "--nfe", "6", "-o", "i2.png")
+    assert result.exit_code == 0, result.output
+    assert "8 of 16 (strength 0.5)" in result.output and "2 (25%)" in result.output
 
 
 def test_batch_lines_carry_image_and_mask_relative_to_the_batch_file(files, no_loading):
@@ -202,3 +207,4 @@ def test_batch_runs_image_lines(files):
     runs = {r["prompt"]: len(r["real_steps"] + r["forecast_steps"]) for r in recs if "prompt" in r}
     assert runs == {"a": 8, "b": 12}  # SDXL keeps int(16 * strength) steps
     assert all(r["nfe"] == 6 for r in recs if "prompt" in r)
+    assert "8 of 20 steps forecast" in result.output  # over the steps that ran: (8 - 6) + (12 - 6) of 8 + 12
