@@ -26,8 +26,9 @@ What it does (docs/method.md#calibrated-schedules), for one preset, step count a
    ``method.optimise.refine_schedule`` moves one real step at a time by up to two steps, keeping a move
    when the chosen forecaster's mean PSNR over *refinement* samples (yet other prompts and seeds) rises by
    more than 0.1 dB, for up to two sweeps. The refined schedule is then checked on the selection samples,
-   which it never saw, and kept only if it does at least as well there as the optimiser's. (On the video
-   model at 10 of 50 this was worth +2.0 ± 1.4 dB on the benchmark's samples and +4.8 ± 0.9 on others.)
+   which it never saw, and kept only if it does at least as well there as the optimiser's. (In a one-off
+   experiment on the video model at 10 of 50 this was worth +2.0 ± 1.4 dB on the benchmark's samples and
+   +4.8 ± 0.9 on others; docs/method.md.)
 
 Full mode records 3 trajectory samples (costs and weights averaged), chooses on 4 others and refines on 6
 more. Cost: (1 + probed steps) full runs per trajectory sample, (candidates + 2) runs per selection sample and
