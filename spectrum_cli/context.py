@@ -94,8 +94,8 @@ MODEL_OPTIONS = OptionGroup("choice", (
     option("forecast_state", str, "Where the forecaster keeps its state: device (beside the model) or "
            "cpu (host memory: frees device memory, costs copies).", MODEL_PANEL, default="device",
            show_default=True, metavar="<device|cpu>"),
-    option("threads", int, "CPU threads for torch on --device cpu, at most the CPUs this process may use. "
-           + default_note("the preset's cpu_threads, else torch's"), MODEL_PANEL, min=1),
+    option("threads", int, "CPU threads for torch on --device cpu, at most the CPUs this process may use; 0 leaves "
+           "torch's own setting. " + default_note("the preset's cpu_threads, else torch's"), MODEL_PANEL, min=0),
 ), _choice)
 
 

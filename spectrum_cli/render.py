@@ -17,8 +17,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-err = Console(stderr=True, highlight=False)        # progress, tables, "wrote": silenced by -q
-errors = Console(stderr=True, highlight=False)     # error lines: never silenced
+# emoji=False: rich would otherwise turn ":name:" in a path or prompt into an emoji ("x:abc:" -> "x🔤").
+err = Console(stderr=True, highlight=False, emoji=False)        # progress, tables, "wrote": silenced by -q
+errors = Console(stderr=True, highlight=False, emoji=False)     # error lines: never silenced
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -38,7 +39,7 @@ def stdout_console() -> Console:
     """For what a person reads on stdout (`spectrum presets`): wide when piped, so no column is cut."""
     import sys
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    return Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 200)
 
 
 def set_quiet(quiet: bool) -> None:

@@ -238,6 +238,10 @@ def no_hub_weights(tmp_path, monkeypatch):
                                              "the smallest is 16."),
     (["gen", "x", *TINY, "--seed", str(2**64)], "--seed must be a whole number from 0 to 18446744073709551615"),
     (["gen", "x", *TINY, "--threads", "100000"], "--threads must be a whole number from 1 to"),
+    (["gen", "x", *TINY, "--degree", "100"], "--degree must be a whole number from 0 to 16, got 100"),
+    (["gen", "x", *TINY, "--real-steps", "0,1,99"], "--real-steps: real_steps has step 99 but the run has 50 steps"),
+    (["gen", "x", *TINY, "--steps", "20", "--real-steps", "0,1,20"], "has step 20 but the run has 20 steps"),
+    (["gen", "x", *TINY, "--lora", "x:abc:"], "--lora x:abc:: no such file"),  # printed as typed, no emoji
     (["gen", "x", *TINY, "--nfe", "abc"], "Invalid value for '--nfe'"),  # Click's own parse errors, one line too
     (["gen", "x", *TINY, "--nfee", "3"], "No such option: --nfee"),
     (["gen", "x", *TINY, "--offload", "true"], "unexpected extra argument(s) (true)"),
@@ -477,7 +481,10 @@ def test_cpu_threads_from_the_preset_or_the_flag():
         assert torch.get_num_threads() == 1  # shapes' preset: cpu_threads = 1
         assert run("gen", PROMPT, "--method", "none", "--steps", "2", "--threads", "2").exit_code == 0
         assert torch.get_num_threads() == 2
-        bad = run("gen", PROMPT, "--threads", "0")
+        torch.set_num_threads(1)
+        assert run("gen", PROMPT, "--method", "none", "--steps", "2", "--threads", "0").exit_code == 0
+        assert torch.get_num_threads() == 1  # 0: torch's own setting is left alone (the preset's too)
+        bad = run("gen", PROMPT, "--threads", "-1")
         assert bad.exit_code == 2 and "--threads" in bad.output
     finally:
         torch.set_num_threads(before)

@@ -105,6 +105,7 @@ def test_taylorseer_uniform_schedule_budgets():
         (dict(nfe=14.0), "nfe"),
         (dict(warmup=2.5), "warmup"),
         (dict(degree=False), "degree"),
+        (dict(degree=17), "degree"),
         (dict(interval=0), "interval"),
         (dict(tau_horizon=50.0), "tau_horizon"),
         (dict(taylor_order=3), "taylor_order"),

@@ -61,7 +61,7 @@ FORECASTER_FOR_METHOD: Mapping[str, str] = MappingProxyType(
 
 
 def _reference_config() -> SpectrumConfig:
-    return SpectrumConfig(blend=0.5)  # the reference scripts' w (docs/method.md#defaults); the paper's is 1.0
+    return SpectrumConfig()  # w=0.5, the reference scripts' (docs/method.md#defaults); the paper's is 1.0
 
 
 @dataclass(frozen=True)

@@ -186,7 +186,7 @@ def build_job(preset: Preset, prompt: str, knobs: Mapping[str, Any] | None = Non
     (see `app.profiles`): with the default method and no schedule or forecaster knob, a profile that
     matches the model, sampler, steps, guidance, size and budget sets the real steps and the forecaster,
     and `Job.profile` names it ("reference" when none applied)."""
-    from ..method.schedule import nfe_range
+    from ..method.schedule import explicit_segments, nfe_range
     from . import profiles
 
     given = {k: v for k, v in {**(knobs or {}), **more}.items() if v is not None}
@@ -284,6 +284,14 @@ def build_job(preset: Preset, prompt: str, knobs: Mapping[str, Any] | None = Non
             config = defaults.config.replace(forecaster=FORECASTER_FOR_METHOD[method], **spectrum_given)
         except ConfigError as exc:
             raise _config_error(exc) from None
+        # An explicit list is checked against the steps this run has (a multi-expert run's split is known
+        # only from its scheduler, so there the check happens when the run starts).
+        if config.real_steps is not None and preset.experts == 1:
+            try:
+                explicit_segments((run,), config.real_steps, config.nfe)
+            except ValueError as exc:
+                raise RequestError(f"`real_steps`: {exc}.", field="real_steps", value=config.real_steps,
+                                   expected=f"steps within 0 to {run - 1}") from None
         try:
             config, profile_id = profiles.resolve(preset, config, run, guidance, profile, height=height,
                                                   width=width, frames=frames, given=spectrum_given.keys(),

@@ -27,14 +27,14 @@ INTERVAL = {14: 4, 10: 6}
 def variants(budget: int) -> dict[str, SpectrumConfig]:
     n = INTERVAL[budget]
     return {
-        "paper: M=4, λ=0.1, w=1": SpectrumConfig(nfe=budget),
-        "λ=0.001": SpectrumConfig(nfe=budget, ridge=1e-3),
-        "λ=1": SpectrumConfig(nfe=budget, ridge=1.0),
-        "M=2": SpectrumConfig(nfe=budget, degree=2),
-        "M=6": SpectrumConfig(nfe=budget, degree=6),
+        "paper: M=4, λ=0.1, w=1": SpectrumConfig(nfe=budget, blend=1.0),
+        "λ=0.001": SpectrumConfig(nfe=budget, ridge=1e-3, blend=1.0),
+        "λ=1": SpectrumConfig(nfe=budget, ridge=1.0, blend=1.0),
+        "M=2": SpectrumConfig(nfe=budget, degree=2, blend=1.0),
+        "M=6": SpectrumConfig(nfe=budget, degree=6, blend=1.0),
         "w=0.5 (reference scripts)": SpectrumConfig(nfe=budget, blend=0.5),
         "w=0.75": SpectrumConfig(nfe=budget, blend=0.75),
-        f"uniform schedule N={n}": SpectrumConfig(interval=n, warmup=3),
+        f"uniform schedule N={n}": SpectrumConfig(interval=n, warmup=3, blend=1.0),
         f"uniform schedule N={n}, w=0.5": SpectrumConfig(interval=n, warmup=3, blend=0.5),
         "taylor o1, same schedule": SpectrumConfig(forecaster="taylor", nfe=budget),
     }

@@ -93,8 +93,8 @@ def speed_methods(quick: bool) -> list[Method]:
     from diffusers import TaylorSeerCacheConfig
 
     out = [
-        Method("spectrum w=1", "spectrum", 14, {"nfe": 14}, _ours(SpectrumConfig(nfe=14))),
-        Method("spectrum w=1", "spectrum", 10, {"nfe": 10}, _ours(SpectrumConfig(nfe=10))),
+        Method("spectrum w=1", "spectrum", 14, {"nfe": 14}, _ours(SpectrumConfig(nfe=14, blend=1.0))),
+        Method("spectrum w=1", "spectrum", 10, {"nfe": 10}, _ours(SpectrumConfig(nfe=10, blend=1.0))),
     ]
     if quick:
         return out
