@@ -19,6 +19,10 @@ from .errors import EXIT_INTERRUPTED, EXIT_USAGE, print_error
 from .options import Command, Group
 
 
+# Options of the root command that a user may type after the subcommand (`spectrum gen ... -q`).
+_ROOT_OPTIONS = ("-q", "--quiet", "--version")
+
+
 class OneLineErrors(Group):
     """Click's parse errors as one line on stderr (instead of Typer's boxed panel), same exit codes."""
 
@@ -35,6 +39,9 @@ class OneLineErrors(Group):
                 raise
             where = getattr(getattr(exc, "ctx", None), "command_path", None)
             hint = f" (see `{where} --help`)" if where and isinstance(exc, _click.exceptions.UsageError) else ""
+            if isinstance(exc, _click.exceptions.NoSuchOption) and exc.option_name in _ROOT_OPTIONS and where:
+                hint = f" ({exc.option_name} is an option of `spectrum` itself: `spectrum {exc.option_name} " \
+                       f"{where.split(' ', 1)[-1]} ...`)"
             print_error("Error", " ".join(exc.format_message().split()) + hint)
             sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
         except typer.Abort:

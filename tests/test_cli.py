@@ -244,6 +244,7 @@ def no_hub_weights(tmp_path, monkeypatch):
     (["gen", "x", *TINY, "--lora", "x:abc:"], "--lora x:abc:: no such file"),  # printed as typed, no emoji
     (["gen", "x", *TINY, "--nfe", "abc"], "Invalid value for '--nfe'"),  # Click's own parse errors, one line too
     (["gen", "x", *TINY, "--nfee", "3"], "No such option: --nfee"),
+    (["gen", "x", *TINY, "-q"], "-q is an option of `spectrum` itself: `spectrum -q gen ...`"),
     (["gen", "x", *TINY, "--offload", "true"], "unexpected extra argument(s) (true)"),
     (["gen", "  ", *TINY], "prompt is empty"),
     (["gen", "x", *TINY, "-o", "out.jpg"], "written as PNG"),
