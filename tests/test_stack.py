@@ -2,8 +2,8 @@
 
 Each test builds its own tiny pipeline (LoRA, compilation and offloading change the pipeline they are
 applied to, so the session's shared pipelines stay untouched) from the session's cached tiny folders.
-What cannot run on a CPU-only machine (sequential offload, CUDA streams, inductor at full size) is in
-``spectrum_core/bench/stack.py``.
+What cannot run on a CPU-only machine (sequential offload, CUDA streams, inductor on a GPU, peak device
+memory) is checked by ``python -m spectrum_core.bench.stack_checks --device cuda``, whose CPU part runs here.
 """
 
 import math
@@ -367,3 +367,41 @@ def test_host_staging_degrades_to_plain_copies_without_cuda(monkeypatch):
     assert host.device.type == "cpu" and torch.equal(host, feature)
     out = hooks.to_device(torch.randn(2, 5), torch.device("cpu"), torch.bfloat16)
     assert out.dtype == torch.bfloat16 and out.device.type == "cpu"
+
+
+# ------------------------------------------------------------------------------------------------------
+# 6. The GPU user's check script, run here on what a CPU can run
+# ------------------------------------------------------------------------------------------------------
+
+
+def test_stack_checks_script_passes_what_the_cpu_runs_and_skips_the_rest(tiny_cache, tmp_path):
+    import json
+
+    from spectrum_core.bench import stack_checks
+
+    out = tmp_path / "checks.json"
+    code = stack_checks.main(["--device", "cpu", "--families", "flux", "--backend", "aot_eager", "--checks", "host-state,group-offload,compile-regional,sequential-offload",
+                              "--cache-dir", str(tiny_cache), "--out", str(out)])
+    rows = {r["check"]: r for r in json.loads(out.read_text())["rows"]}
+    assert code == 0, rows
+    for check in ("host-state", "group-offload", "compile-regional"):
+        assert rows[check]["status"] == "pass" and rows[check]["nfe"] == 8 and rows[check]["identical"], rows[check]
+    assert rows["host-state"]["state_device"] == "cpu" and rows["host-state"]["state_bytes"] > 0
+    assert rows["compile-regional"]["recompiled_frames"] == 0
+    assert rows["sequential-offload"]["status"] == "skipped"
+
+
+def test_stack_checks_script_reports_a_failing_stacking_and_exits_1(tiny_cache, tmp_path, monkeypatch):
+    import json
+
+    from spectrum_core.bench import stack_checks
+
+    def broken(pipe, check, device):
+        raise RuntimeError("offload hook lost the head's device")
+
+    monkeypatch.setattr(stack_checks, "_stack", broken)
+    out = tmp_path / "checks.json"
+    code = stack_checks.main(["--device", "cpu", "--families", "flux", "--checks", "model-offload",
+                              "--cache-dir", str(tiny_cache), "--out", str(out)])
+    (row,) = json.loads(out.read_text())["rows"]
+    assert code == 1 and row["status"] == "fail" and "offload hook lost" in row["reason"]

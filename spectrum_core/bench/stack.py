@@ -10,9 +10,9 @@ Prints a table and writes JSON (outputs/bench/stack.json by default):
 - images/s of tiny-flux at batch sizes 1, 2, 4 against one-by-one calls (paired: same jobs, median of
   ``--repeats`` with min-max).
 
-Not covered here (needs a GPU, not run yet): sequential offload, group offloading with CUDA streams, inductor
-compilation at full size, peak CUDA memory of a call (Result.peak_memory_bytes), the pinned non-blocking
-copies of ``forecast_state="cpu"``.
+Whether the output survives sequential offload, group offloading with CUDA streams, inductor compilation
+and the pinned copies of ``forecast_state="cpu"`` on a GPU (with each call's peak memory) is
+``spectrum_core.bench.stack_checks``; neither has been run on a GPU here.
 """
 
 from __future__ import annotations
