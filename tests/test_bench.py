@@ -112,3 +112,19 @@ def test_paired_table_compares_sample_by_sample():
     assert "| better twice | +0.00 ± 0.58 | 2 of 4 |" in table  # means equal; the s.e. shows the spread
     assert "other budget" not in table and table.count("\n") == 3
     assert paired_table({"rows": rows[1:]}, 10) == ""  # no reference row: no table
+
+
+def test_heldout_samples_are_valid_prompts_on_seeds_no_other_set_uses():
+    from spectrum_core.app.calibrate import CALIBRATION_SEED
+    from spectrum_core.bench.models import heldout_samples, samples
+    from spectrum_core.models import prompt_world
+
+    for model in resolve_models(["shapes", "moving"], False):
+        pairs = heldout_samples(model, 12, 9100)
+        assert pairs == heldout_samples(model, 12, 9100)  # reproducible
+        assert [s for _, s in pairs] == [9100 + 53 * i for i in range(12)]
+        assert not {s for _, s in pairs} & ({s for _, s in samples(model, 16)} | {1000})
+        assert max(s for _, s in pairs) < CALIBRATION_SEED
+        for prompt, _ in pairs:
+            prompt_world(model.name).parse_prompt(prompt)  # raises on a prompt outside the grammar
+        assert len({p for p, _ in pairs}) > 6  # drawn, not one prompt repeated

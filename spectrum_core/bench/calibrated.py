@@ -40,7 +40,7 @@ from ..method.config import SpectrumConfig
 from ..method.schedule import uniform_steps
 from .methods import (CALIBRATED, Applied, Method, PassCounter, _bisect_threshold, _enable, _mag_ratios, _ours,
                       _taylorseer_schedule_nfe, calibrated_default)
-from .models import BenchModel, resolve_models, samples
+from .models import BenchModel, heldout_samples, resolve_models, samples
 from .report import clean
 
 CURVE = (8, 10, 12, 14, 16, 18, 20)
@@ -169,11 +169,11 @@ def _paired(default: list[float], other: list[float]) -> dict[str, float]:
 
 
 def run_model(model: BenchModel, n_samples: int, steps: int, budgets: tuple[int, ...], full_budgets: tuple[int, ...],
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = print, heldout: int | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     pipe = model.load()
     pipe.set_progress_bar_config(disable=True)
-    pairs = samples(model, n_samples)
+    pairs = samples(model, n_samples) if heldout is None else heldout_samples(model, n_samples, heldout)
     tune_prompt = pairs[0][0]
     tune = lambda: _generate(pipe, model, tune_prompt, 1000, steps)  # noqa: E731  (held out: seed 1000)
     per_budget = {}
@@ -232,7 +232,9 @@ def run_model(model: BenchModel, n_samples: int, steps: int, budgets: tuple[int,
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"### {result['model']}, {result['steps']} steps, {len(result['samples'])} samples "
+    seeds = sorted({s["seed"] for s in result["samples"]})
+    which = "" if seeds == [0, 1] or seeds == [0] else f", held out (seeds {seeds[0]} + 53 i)"
+    lines = [f"### {result['model']}, {result['steps']} steps, {len(result['samples'])} samples{which} "
              f"({result['seconds'] / 60:.1f} min)", "",
              "| budget | method | PSNR mean ± std | real passes | block passes | default − this (paired mean ± s.e., worst) |",
              "|---|---|---|---|---|---|"]
@@ -253,15 +255,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("outputs/calibrated"))
     parser.add_argument("--no-curve", action="store_true", help="only 10 and 14 of 50, and 8 of 30")
     parser.add_argument("--no-30", action="store_true", help="skip the 30-step comparison")
+    parser.add_argument("--heldout", type=int, default=None, metavar="BASE",
+                        help="score on random prompts and seeds BASE + 53 i instead of the bench's fixed samples "
+                             "(e.g. 9100: neither the bench's nor calibration's)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     results = []
     for model in resolve_models(args.models, False):
         budgets = FULL if args.no_curve else CURVE
-        results.append(run_model(model, args.samples, 50, budgets, FULL))
+        results.append(run_model(model, args.samples, 50, budgets, FULL, heldout=args.heldout))
         print(table(results[-1]), flush=True)
         if not args.no_30:
-            results.append(run_model(model, args.samples, 30, (8,), (8,)))
+            results.append(run_model(model, args.samples, 30, (8,), (8,), heldout=args.heldout))
             print(table(results[-1]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "calibrated.json").write_text(json.dumps(clean(results), indent=1, allow_nan=False) + "\n")

@@ -96,6 +96,26 @@ def samples(model: BenchModel, n: int) -> list[tuple[str, int]]:
     return pairs[:n]
 
 
+def heldout_samples(model: BenchModel, n: int, base: int) -> list[tuple[str, int]]:
+    """``n`` random (prompt, seed) pairs for a check on samples neither the bench nor calibration uses:
+    prompts drawn uniformly from the model's grammar (numpy's generator seeded with ``base``; the video
+    model's with a uniform direction), seeds ``base + 53 i``. Keep ``base`` away from the bench's seeds (0,
+    1, 1000) and calibration's (15000 and up): e.g. 9100."""
+    from ..models import moving, shapes
+
+    rng = np.random.default_rng(base)
+    combos = shapes.all_combinations()
+    pairs = []
+    for i in range(n):
+        colour, shape, background = combos[int(rng.integers(len(combos)))]
+        if model.name == "moving":
+            prompt = moving.make_prompt(colour, shape, list(moving.DIRECTIONS)[int(rng.integers(4))], background)
+        else:
+            prompt = shapes.make_prompt(colour, shape, background)
+        pairs.append((prompt, base + 53 * i))
+    return pairs
+
+
 def generate(pipe: Any, model: BenchModel, prompt: str, seed: int, steps: int = 50) -> np.ndarray:
     """The final decoded output as floats in [0, 1]: (H, W, 3) for images, (F, H, W, 3) for videos."""
     result = pipe(prompt, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed),
