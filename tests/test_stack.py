@@ -209,11 +209,18 @@ def test_offloading_keeps_the_output(family, how, fresh):
 
         apply_group_offloading(pipe.transformer, onload_device=torch.device("cpu"), offload_type=how,
                                num_blocks_per_group=1 if how == "block_level" else None)
+    offloaded = generate(pipe, family, STEPS)  # the plain pipeline, offloaded
     hooked, stats = spectrum_run(pipe, family)
     expected_nfe(stats, family)
     assert stats.forecaster_state_device == "cpu"  # where the head ran
-    assert np.array_equal(hooked, reference)
-    assert np.array_equal(generate(pipe, family, STEPS), full)
+    assert np.array_equal(generate(pipe, family, STEPS), offloaded)  # removing the hooks: the offloaded output
+    if np.array_equal(offloaded, full):  # offloading changes nothing: neither may Spectrum under it
+        assert np.array_equal(hooked, reference)
+    else:  # model offload runs on "cpu:0" and some stacks round differently there (seen: 5e-7 with
+        # accelerate 1.16 / transformers 5.25): Spectrum under offload may differ from Spectrum without by
+        # what offloading itself changes, no more
+        drift = np.abs(offloaded - full).max()
+        assert np.abs(hooked - reference).max() <= 100 * drift <= 1e-4 * np.abs(full).max()
 
 
 @pytest.mark.parametrize("family", FAMILIES)
