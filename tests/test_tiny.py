@@ -152,6 +152,8 @@ CALL_PATTERNS = {
     "zimage": (1, 2, []), "sdxl": (1, 2, []), "hunyuan15": (2, 1, ["pred_cond", "pred_uncond"]),
     "flux2": (1, 1, []),
     "mochi": (1, 2, ["cond_uncond"]),
+    # LTX-2: the CFG pair, then the STG and modality-isolation calls on the cond half alone
+    "ltx2": (3, (2, 1, 1), ["cond_uncond", "uncond_stg", "uncond_modality"]),
 }
 
 
@@ -174,9 +176,10 @@ def test_transformer_calls_per_step(family, load, monkeypatch):
         run(pipe, family, steps=4, output_type="latent")
     finally:
         handle.remove()
-    assert batches == [batch] * (4 * calls_per_step)
+    assert batches == (list(batch) if isinstance(batch, tuple) else [batch] * calls_per_step) * 4
     assert contexts == step_contexts * 4
     assert list(variant(family)[1].contexts) == step_contexts
+    assert variant(family)[1].calls_per_step == calls_per_step
 
 
 def test_every_tiny_family_has_its_call_pattern_checked():

@@ -92,6 +92,14 @@ class Variant:
         if self.contexts is None:
             object.__setattr__(self, "contexts", _CONTEXTS[self.cfg])
 
+    @property
+    def calls_per_step(self) -> int:
+        """Transformer calls the pipeline makes per step (with its tiny call's guidance): one per cache
+        context it opens, else two for separate CFG calls without contexts (Chroma) and one otherwise."""
+        if self.contexts:
+            return len(self.contexts)
+        return 2 if self.cfg == CFG_SEPARATE else 1
+
 
 @dataclass(frozen=True)
 class Family:
@@ -105,6 +113,9 @@ class Family:
         head: the output-head module whose first argument is the last block's image/video-token output —
             the tensor Spectrum forecasts (docs/method.md, "What is forecast"). It runs on every step with the
             current timestep embedding.
+        side_heads: further output heads, of streams the blocks carry besides the image/video tokens and
+            the pipeline uses (LTX-2's audio: ``audio_norm_out``). A skipped block skips those streams too,
+            so each side head's input is forecast as well, by a forecaster of its own per branch.
         variants: the pipelines that ship this transformer.
         components: pipeline attributes that may hold this transformer, in the order they take over the
             steps (Wan2.2's high-noise ``transformer`` then low-noise ``transformer_2``).
@@ -132,6 +143,7 @@ class Family:
     block_stacks: tuple[str, ...]
     variants: tuple[Variant, ...]
     head: str = "norm_out"
+    side_heads: tuple[str, ...] = ()
     components: tuple[str, ...] = ("transformer",)
     handover: str | None = None
     block_outputs: tuple[str, ...] = ("encoder_hidden_states", "hidden_states")
@@ -262,6 +274,17 @@ FAMILIES: tuple[Family, ...] = (
         Variant("hunyuan15", "HunyuanVideo15Pipeline", video=True, cfg=CFG_SEPARATE, preset="hunyuan15",
                 contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "num_frames": 5}),
     ), block_outputs=("hidden_states", "encoder_hidden_states")),
+    # LTX-2: video and audio streams through the same blocks, each into its own head (norm_out: the video the
+    # pipeline writes; audio_norm_out: its soundtrack). A skipped block skips both, so both heads' inputs are
+    # forecast (side_heads). Up to three calls per step, each in its own context: CFG as a batch of two in
+    # "cond_uncond", spatio-temporal guidance in "uncond_stg" (stg_scale > 0) and modality-isolation guidance
+    # in "uncond_modality" (modality_scale > 1); the pipeline's defaults turn all three on.
+    Family("ltx2", "LTX2VideoTransformer3DModel", ("transformer_blocks",), (
+        Variant("ltx2", "LTX2Pipeline", video=True, cfg=CFG_BATCHED, preset="ltx2",
+                contexts=("cond_uncond", "uncond_stg", "uncond_modality"),
+                tiny_call={**_TINY_64, "num_frames": 9, "frame_rate": 8, "guidance_scale": 3.0,
+                           "max_sequence_length": 64}),
+    ), side_heads=("audio_norm_out",), block_outputs=("hidden_states", "audio_hidden_states")),
     # Mochi: cond and uncond as one batch of two, inside one cache_context("cond_uncond"), like LTX-Video.
     Family("mochi", "MochiTransformer3DModel", ("transformer_blocks",), (
         Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),
