@@ -284,6 +284,7 @@ BLOCK_OUTPUTS = {
     "hunyuan15": _HE,
     "mochi": _HE,
     "ltx2": ("hidden_states", "audio_hidden_states"),
+    "cogview4": _HE,
 }
 # Families whose block classes diffusers' registry does not list: their layout is the family's own data.
 UNLISTED = {"chroma", "hunyuan15", "ltx2"}

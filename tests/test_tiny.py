@@ -154,6 +154,7 @@ CALL_PATTERNS = {
     "mochi": (1, 2, ["cond_uncond"]),
     # LTX-2: the CFG pair, then the STG and modality-isolation calls on the cond half alone
     "ltx2": (3, (2, 1, 1), ["cond_uncond", "uncond_stg", "uncond_modality"]),
+    "cogview4": (2, 1, ["cond", "uncond"]),
 }
 
 

@@ -285,6 +285,12 @@ FAMILIES: tuple[Family, ...] = (
                 tiny_call={**_TINY_64, "num_frames": 9, "frame_rate": 8, "guidance_scale": 3.0,
                            "max_sequence_length": 64}),
     ), side_heads=("audio_norm_out",), block_outputs=("hidden_states", "audio_hidden_states")),
+    # CogView4: real CFG as two calls per step in cache_context("cond") / ("uncond"); registry-listed blocks
+    # that return (hidden_states, encoder_hidden_states); the last block's image tokens enter norm_out.
+    Family("cogview4", "CogView4Transformer2DModel", ("transformer_blocks",), (
+        Variant("cogview4", "CogView4Pipeline", video=False, cfg=CFG_SEPARATE, preset="cogview4",
+                tiny_call={**_TINY_64, "guidance_scale": 3.5}),
+    )),
     # Mochi: cond and uncond as one batch of two, inside one cache_context("cond_uncond"), like LTX-Video.
     Family("mochi", "MochiTransformer3DModel", ("transformer_blocks",), (
         Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),

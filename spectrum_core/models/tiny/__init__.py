@@ -9,7 +9,7 @@ ever downloaded.  The architectures keep the structure of the real models (block
 kinds, scheduler settings, guidance mode) at toy widths (1-2 blocks per stack, widths 16-32).
 
 One module per family holds its builder (``flux``, ``sd3``, ``hunyuan``, ``wan``, ``ltx``, ``cogvideox``,
-``chroma``, ``qwenimage``, ``flux2``, ``zimage``, ``sdxl``, ``hunyuan15``, ``mochi``, ``ltx2``); ``_common`` holds the shared vocabulary, tokenizers, text encoders
+``chroma``, ``qwenimage``, ``flux2``, ``zimage``, ``sdxl``, ``hunyuan15``, ``mochi``, ``ltx2``, ``cogview4``); ``_common`` holds the shared vocabulary, tokenizers, text encoders
 and image VAE.
 
 Tokenizers are real ``transformers`` tokenizer classes (CLIP, T5, Llama, Qwen2, Gemma) over a small English
@@ -60,6 +60,7 @@ from ...hooks.families import variant, variant_names
 from ..call_defaults import FILE_NAME, write_call_defaults
 from .chroma import build_chroma
 from .cogvideox import build_cogvideox
+from .cogview4 import build_cogview4
 from .flux import build_flux
 from .flux2 import build_flux2_dev, build_flux2_klein
 from .hunyuan import build_hunyuan
@@ -108,7 +109,7 @@ _BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.Ma
     "wan22-5b": build_wan22_5b, "ltx": build_ltx, "cogvideox": build_cogvideox, "chroma": build_chroma,
     "qwenimage": build_qwenimage, "flux2-klein": build_flux2_klein, "zimage": build_zimage,
     "sdxl": build_sdxl, "hunyuan15": build_hunyuan15, "flux2": build_flux2_dev,
-    "mochi": build_mochi, "ltx2": build_ltx2,
+    "mochi": build_mochi, "ltx2": build_ltx2, "cogview4": build_cogview4,
     "flux-img2img": _same_components(build_flux, "flux-img2img"),
     "flux-inpaint": _same_components(build_flux, "flux-inpaint"),
     "flux-kontext": _same_components(build_flux, "flux-kontext"),
