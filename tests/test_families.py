@@ -52,10 +52,11 @@ def test_the_head_receives_only_image_or_video_tokens(family, tiny_pipes):
         assert seen["head"][1] == head.num_channels
         return
     batch, tokens, width = seen["head"]
-    if family == "zimage":
+    if family in ("zimage", "lumina2"):
         # Z-Image's final layer gets the unified stream, image tokens first and caption tokens after (its
-        # unpatchify drops the latter): the forecast carries both, a documented exception.
-        patch = module.all_final_layer["2-1"].linear
+        # unpatchify drops the latter), Lumina-2's norm_out the joint stream, caption tokens first: the
+        # forecast carries both, a documented exception.
+        patch = module.all_final_layer["2-1"].linear if family == "zimage" else module.norm_out.linear_2
         assert width == patch.in_features
         assert batch * tokens * patch.out_features > int(np.prod(seen["out"]))
         return
@@ -141,7 +142,7 @@ def test_every_variant_has_its_shipped_preset():
 
 
 @pytest.mark.parametrize("name", ["ltx", "cogvideox", "chroma", "qwenimage", "flux2", "flux2-klein", "hunyuan15", "mochi",
-                                  "ltx2", "cogview4"])
+                                  "ltx2", "cogview4", "lumina2"])
 def test_a_bare_folder_finds_its_variant_from_model_index(name):
     _, var = variant(name)
     index = {"_class_name": var.pipeline, "transformer": ["diffusers", "SomeTransformer"]}

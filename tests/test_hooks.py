@@ -285,9 +285,10 @@ BLOCK_OUTPUTS = {
     "mochi": _HE,
     "ltx2": ("hidden_states", "audio_hidden_states"),
     "cogview4": _HE,
+    "lumina2": _H,
 }
 # Families whose block classes diffusers' registry does not list: their layout is the family's own data.
-UNLISTED = {"chroma", "hunyuan15", "ltx2"}
+UNLISTED = {"chroma", "hunyuan15", "ltx2", "lumina2"}
 # Families whose skipped blocks answer with placeholders shaped like their last real output.
 PLACEHOLDERS = {"sdxl"}
 

@@ -291,6 +291,15 @@ FAMILIES: tuple[Family, ...] = (
         Variant("cogview4", "CogView4Pipeline", video=False, cfg=CFG_SEPARATE, preset="cogview4",
                 tiny_call={**_TINY_64, "guidance_scale": 3.5}),
     )),
+    # Lumina-Image 2.0: caption and image tokens refined apart, then one joint stream (caption tokens first)
+    # into norm_out, which projects too; its input carries the caption tokens (unpatchify drops them), so
+    # they are forecast along, as with Z-Image. Real CFG as two calls per step that open no cache context:
+    # the branches are told apart by the prompt embeddings each gets (like Chroma). With cfg_trunc_ratio < 1
+    # the uncond call stops after that fraction of the steps; its branch simply sees fewer calls.
+    Family("lumina2", "Lumina2Transformer2DModel", ("context_refiner", "noise_refiner", "layers"), (
+        Variant("lumina2", "Lumina2Pipeline", video=False, cfg=CFG_SEPARATE, preset="lumina2", contexts=(),
+                tiny_call={**_TINY_64, "guidance_scale": 4.0}),
+    ), block_outputs=("hidden_states",), branch_argument="encoder_hidden_states"),
     # Mochi: cond and uncond as one batch of two, inside one cache_context("cond_uncond"), like LTX-Video.
     Family("mochi", "MochiTransformer3DModel", ("transformer_blocks",), (
         Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),
