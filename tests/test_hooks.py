@@ -286,6 +286,7 @@ BLOCK_OUTPUTS = {
     "ltx2": ("hidden_states", "audio_hidden_states"),
     "cogview4": _HE,
     "lumina2": _H,
+    "pixart-sigma": _H,  # BasicTransformerBlock
 }
 # Families whose block classes diffusers' registry does not list: their layout is the family's own data.
 UNLISTED = {"chroma", "hunyuan15", "ltx2", "lumina2"}

@@ -156,6 +156,7 @@ CALL_PATTERNS = {
     "ltx2": (3, (2, 1, 1), ["cond_uncond", "uncond_stg", "uncond_modality"]),
     "cogview4": (2, 1, ["cond", "uncond"]),
     "lumina2": (2, 1, []),
+    "pixart-sigma": (1, 2, []),
 }
 
 

@@ -300,6 +300,14 @@ FAMILIES: tuple[Family, ...] = (
         Variant("lumina2", "Lumina2Pipeline", video=False, cfg=CFG_SEPARATE, preset="lumina2", contexts=(),
                 tiny_call={**_TINY_64, "guidance_scale": 4.0}),
     ), block_outputs=("hidden_states",), branch_argument="encoder_hidden_states"),
+    # PixArt-Sigma: BasicTransformerBlock blocks (registry-listed: they return hidden_states), CFG as one
+    # batch of two with no cache context (one state, like SD3); the last block's image tokens enter norm_out.
+    # The tiny transformer's sample_size has no aspect-ratio table, so its call turns the binning off.
+    Family("pixart", "PixArtTransformer2DModel", ("transformer_blocks",), (
+        Variant("pixart-sigma", "PixArtSigmaPipeline", video=False, cfg=CFG_BATCHED, preset="pixart-sigma",
+                tiny_call={**_TINY_64, "guidance_scale": 4.5, "use_resolution_binning": False,
+                           "clean_caption": False, "max_sequence_length": 64}),
+    )),
     # Mochi: cond and uncond as one batch of two, inside one cache_context("cond_uncond"), like LTX-Video.
     Family("mochi", "MochiTransformer3DModel", ("transformer_blocks",), (
         Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),
