@@ -52,10 +52,11 @@ def test_the_head_receives_only_image_or_video_tokens(family, tiny_pipes):
         assert seen["head"][1] == head.num_channels
         return
     batch, tokens, width = seen["head"]
-    if family == "zimage":
+    if family in ("zimage", "lumina2"):
         # Z-Image's final layer gets the unified stream, image tokens first and caption tokens after (its
-        # unpatchify drops the latter): the forecast carries both, a documented exception.
-        patch = module.all_final_layer["2-1"].linear
+        # unpatchify drops the latter), Lumina-2's norm_out the joint stream, caption tokens first: the
+        # forecast carries both, a documented exception.
+        patch = module.all_final_layer["2-1"].linear if family == "zimage" else module.norm_out.linear_2
         assert width == patch.in_features
         assert batch * tokens * patch.out_features > int(np.prod(seen["out"]))
         return
@@ -140,8 +141,60 @@ def test_every_variant_has_its_shipped_preset():
         assert preset.is_video == var.video, name
 
 
-@pytest.mark.parametrize("name", ["ltx", "cogvideox", "chroma", "qwenimage", "flux2", "flux2-klein", "hunyuan15", "mochi"])
+@pytest.mark.parametrize("name", ["ltx", "cogvideox", "chroma", "qwenimage", "flux2", "flux2-klein", "hunyuan15", "mochi",
+                                  "ltx2", "cogview4", "lumina2", "pixart-sigma"])
 def test_a_bare_folder_finds_its_variant_from_model_index(name):
     _, var = variant(name)
     index = {"_class_name": var.pipeline, "transformer": ["diffusers", "SomeTransformer"]}
     assert variant_for_model_index(index) is var
+
+
+def _ltx2_call(pipe, steps):
+    """The tiny LTX-2 call's (video, audio) latents."""
+    from spectrum_core.models.tiny import TINY_CALL_KWARGS
+
+    out = pipe(prompt="a red circle on a navy background", num_inference_steps=steps, output_type="latent",
+               generator=torch.Generator().manual_seed(0), **TINY_CALL_KWARGS["ltx2"])
+    return out.frames.double().numpy(), out.audio.double().numpy()
+
+
+def test_ltx2_forecasts_the_audio_heads_input_too(tiny_pipes, monkeypatch):
+    """LTX-2's blocks carry the audio stream to a head of its own (audio_norm_out). A skipped block skips it
+    too, so the audio head's input is forecast by a forecaster of its own in each branch; without that
+    (side_heads dropped) the audio head would get the stream as it entered the blocks on every forecast step."""
+    from conftest import psnr
+
+    pipe = tiny_pipes("ltx2")
+    module = pipe.transformer
+    shapes = {}
+
+    def record(key, tensor):  # returns None: a hook that returns a value would replace the call's args
+        shapes.setdefault(key, tuple(tensor.shape))
+
+    hooks_ = [module.audio_norm_out.register_forward_pre_hook(lambda m, a: record("head", a[0])),
+              module.register_forward_hook(lambda m, a, out: record("out", out[1]))]
+    try:
+        full_video, full_audio = _ltx2_call(pipe, 24)
+    finally:
+        for h in hooks_:
+            h.remove()
+    batch, tokens, width = shapes["head"]  # audio tokens only, each one patch of the audio output
+    assert width == module.audio_proj_out.in_features
+    assert batch * tokens * module.audio_proj_out.out_features == int(np.prod(shapes["out"]))
+
+    updates = {}
+    with apply_spectrum(pipe, nfe=10) as handle:
+        handle.subscribe(lambda e: updates.update({
+            name: tuple(f.num_updates for f in state.forecasters)
+            for name, state in handle._session.model_hooks["transformer"].state_manager.branches.items()}))
+        video, audio = _ltx2_call(pipe, 24)
+        assert handle.stats.nfe == 10
+    assert updates == {name: (10, 10) for name in ("cond_uncond", "uncond_stg", "uncond_modality")}
+
+    known = family_for(module)
+    monkeypatch.setattr(hooks, "family_for", lambda m: dataclasses.replace(known, side_heads=()))
+    with apply_spectrum(pipe, nfe=10):
+        _, unforecast_audio = _ltx2_call(pipe, 24)
+    assert psnr(audio, full_audio) > psnr(unforecast_audio, full_audio) + 6, (
+        psnr(audio, full_audio), psnr(unforecast_audio, full_audio))
+    assert np.isfinite(video).all() and not np.array_equal(video, full_video)

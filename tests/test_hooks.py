@@ -6,7 +6,7 @@ import torch
 
 from conftest import ALL_FAMILIES, generate, psnr
 from spectrum_core import SpectrumConfig, apply_spectrum, nfe_bounds
-from spectrum_core.hooks.families import SKIP_PLACEHOLDERS, CFG_SEPARATE, blocks, expert_names, family_for, variant
+from spectrum_core.hooks.families import SKIP_PLACEHOLDERS, blocks, expert_names, family_for, variant
 from spectrum_core.method.forecasters import ChebyshevForecaster
 
 def _branches(name):
@@ -20,7 +20,7 @@ def _branches(name):
 
 
 BRANCHES = {name: _branches(name) for name in ALL_FAMILIES}
-CFG_CALLS = {name: 2 if variant(name)[1].cfg == CFG_SEPARATE else 1 for name in ALL_FAMILIES}  # calls per step
+CFG_CALLS = {name: variant(name)[1].calls_per_step for name in ALL_FAMILIES}  # transformer calls per step
 
 
 def budget(pipe, steps, wanted):
@@ -283,9 +283,13 @@ BLOCK_OUTPUTS = {
     "zimage": ("x",),  # the family's own word: the registry lists the block but with `hidden_states`
     "hunyuan15": _HE,
     "mochi": _HE,
+    "ltx2": ("hidden_states", "audio_hidden_states"),
+    "cogview4": _HE,
+    "lumina2": _H,
+    "pixart-sigma": _H,  # BasicTransformerBlock
 }
 # Families whose block classes diffusers' registry does not list: their layout is the family's own data.
-UNLISTED = {"chroma", "hunyuan15"}
+UNLISTED = {"chroma", "hunyuan15", "ltx2", "lumina2"}
 # Families whose skipped blocks answer with placeholders shaped like their last real output.
 PLACEHOLDERS = {"sdxl"}
 

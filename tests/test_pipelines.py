@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import generate
 from spectrum_core import SpectrumConfig, apply_spectrum
-from spectrum_core.hooks.families import CFG_SEPARATE, STRENGTH_KEEP, blocks, expert_names, family_for, steps_run, variant
+from spectrum_core.hooks.families import STRENGTH_KEEP, blocks, expert_names, family_for, steps_run, variant
 from spectrum_core.models.tiny import IMAGE_FAMILIES
 
 STEPS, STRENGTH, NFE = 12, 0.55, 4
@@ -61,7 +61,7 @@ def run(pipe, name, steps=STEPS, **extra):
 def test_spectrum_counts_exact_block_calls_over_the_steps_run(name, tiny_pipes):
     pipe = tiny_pipes(name)
     v = variant(name)[1]
-    calls_per_step = 2 if v.cfg == CFG_SEPARATE else 1
+    calls_per_step = v.calls_per_step
     counter = BlockCounter(pipe)
     try:
         before, ran = run(pipe, name)

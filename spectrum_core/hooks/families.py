@@ -92,6 +92,14 @@ class Variant:
         if self.contexts is None:
             object.__setattr__(self, "contexts", _CONTEXTS[self.cfg])
 
+    @property
+    def calls_per_step(self) -> int:
+        """Transformer calls the pipeline makes per step (with its tiny call's guidance): one per cache
+        context it opens, else two for separate CFG calls without contexts (Chroma) and one otherwise."""
+        if self.contexts:
+            return len(self.contexts)
+        return 2 if self.cfg == CFG_SEPARATE else 1
+
 
 @dataclass(frozen=True)
 class Family:
@@ -105,6 +113,9 @@ class Family:
         head: the output-head module whose first argument is the last block's image/video-token output —
             the tensor Spectrum forecasts (docs/method.md, "What is forecast"). It runs on every step with the
             current timestep embedding.
+        side_heads: further output heads, of streams the blocks carry besides the image/video tokens and
+            the pipeline uses (LTX-2's audio: ``audio_norm_out``). A skipped block skips those streams too,
+            so each side head's input is forecast as well, by a forecaster of its own per branch.
         variants: the pipelines that ship this transformer.
         components: pipeline attributes that may hold this transformer, in the order they take over the
             steps (Wan2.2's high-noise ``transformer`` then low-noise ``transformer_2``).
@@ -132,6 +143,7 @@ class Family:
     block_stacks: tuple[str, ...]
     variants: tuple[Variant, ...]
     head: str = "norm_out"
+    side_heads: tuple[str, ...] = ()
     components: tuple[str, ...] = ("transformer",)
     handover: str | None = None
     block_outputs: tuple[str, ...] = ("encoder_hidden_states", "hidden_states")
@@ -262,6 +274,40 @@ FAMILIES: tuple[Family, ...] = (
         Variant("hunyuan15", "HunyuanVideo15Pipeline", video=True, cfg=CFG_SEPARATE, preset="hunyuan15",
                 contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "num_frames": 5}),
     ), block_outputs=("hidden_states", "encoder_hidden_states")),
+    # LTX-2: video and audio streams through the same blocks, each into its own head (norm_out: the video the
+    # pipeline writes; audio_norm_out: its soundtrack). A skipped block skips both, so both heads' inputs are
+    # forecast (side_heads). Up to three calls per step, each in its own context: CFG as a batch of two in
+    # "cond_uncond", spatio-temporal guidance in "uncond_stg" (stg_scale > 0) and modality-isolation guidance
+    # in "uncond_modality" (modality_scale > 1); the pipeline's defaults turn all three on.
+    Family("ltx2", "LTX2VideoTransformer3DModel", ("transformer_blocks",), (
+        Variant("ltx2", "LTX2Pipeline", video=True, cfg=CFG_BATCHED, preset="ltx2",
+                contexts=("cond_uncond", "uncond_stg", "uncond_modality"),
+                tiny_call={**_TINY_64, "num_frames": 9, "frame_rate": 8, "guidance_scale": 3.0,
+                           "max_sequence_length": 64}),
+    ), side_heads=("audio_norm_out",), block_outputs=("hidden_states", "audio_hidden_states")),
+    # CogView4: real CFG as two calls per step in cache_context("cond") / ("uncond"); registry-listed blocks
+    # that return (hidden_states, encoder_hidden_states); the last block's image tokens enter norm_out.
+    Family("cogview4", "CogView4Transformer2DModel", ("transformer_blocks",), (
+        Variant("cogview4", "CogView4Pipeline", video=False, cfg=CFG_SEPARATE, preset="cogview4",
+                tiny_call={**_TINY_64, "guidance_scale": 3.5}),
+    )),
+    # Lumina-Image 2.0: caption and image tokens refined apart, then one joint stream (caption tokens first)
+    # into norm_out, which projects too; its input carries the caption tokens (unpatchify drops them), so
+    # they are forecast along, as with Z-Image. Real CFG as two calls per step that open no cache context:
+    # the branches are told apart by the prompt embeddings each gets (like Chroma). With cfg_trunc_ratio < 1
+    # the uncond call stops after that fraction of the steps; its branch simply sees fewer calls.
+    Family("lumina2", "Lumina2Transformer2DModel", ("context_refiner", "noise_refiner", "layers"), (
+        Variant("lumina2", "Lumina2Pipeline", video=False, cfg=CFG_SEPARATE, preset="lumina2", contexts=(),
+                tiny_call={**_TINY_64, "guidance_scale": 4.0}),
+    ), block_outputs=("hidden_states",), branch_argument="encoder_hidden_states"),
+    # PixArt-Sigma: BasicTransformerBlock blocks (registry-listed: they return hidden_states), CFG as one
+    # batch of two with no cache context (one state, like SD3); the last block's image tokens enter norm_out.
+    # The tiny transformer's sample_size has no aspect-ratio table, so its call turns the binning off.
+    Family("pixart", "PixArtTransformer2DModel", ("transformer_blocks",), (
+        Variant("pixart-sigma", "PixArtSigmaPipeline", video=False, cfg=CFG_BATCHED, preset="pixart-sigma",
+                tiny_call={**_TINY_64, "guidance_scale": 4.5, "use_resolution_binning": False,
+                           "clean_caption": False, "max_sequence_length": 64}),
+    )),
     # Mochi: cond and uncond as one batch of two, inside one cache_context("cond_uncond"), like LTX-Video.
     Family("mochi", "MochiTransformer3DModel", ("transformer_blocks",), (
         Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),

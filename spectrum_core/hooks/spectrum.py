@@ -9,7 +9,9 @@ Wan2.2, ``transformer_2``):
   instead of computing — so no block runs at all;
 - a head hook on the output head (``norm_out``) that, on a real step, feeds the last block's output to the
   branch's forecaster and, on a forecast step, substitutes the forecast for it. The head then runs with the
-  current timestep embedding, as in the paper.
+  current timestep embedding, as in the paper. A family whose blocks carry a second stream to a head of its own
+  (LTX-2's audio, ``Family.side_heads``) gets the same hook on that head, with a forecaster of its own per
+  branch: the skipped blocks skip that stream too, so its head's input is forecast as well.
 
 Where the state lives: a ``_Session`` per handle (the pipeline, the config, the current run's schedules
 and stats) and, per transformer, a ``StateManager`` keyed by the pipeline's cache context (``"cond"`` /
@@ -69,16 +71,23 @@ FORECAST_STATES = ("device", "cpu")  # where the forecasters keep their state (s
 
 
 class _BranchState(BaseState):
-    """One CFG branch of one expert: its forecaster, the steps it has seen in the current run and, for
-    pipelines without a step index, a counter."""
+    """One CFG branch of one expert: one forecaster per output head (the family's ``head``, then its
+    ``side_heads``), the steps it has seen in the current run and, for pipelines without a step index, a
+    counter."""
 
-    def __init__(self, make: Callable[[], Any]):
-        self.forecaster = make()
+    def __init__(self, make: Callable[[], Any], heads: int = 1):
+        self.forecasters = tuple(make() for _ in range(heads))
         self.calls = 0
         self.steps: set[int] = set()
 
+    @property
+    def forecaster(self) -> Any:
+        """The forecaster of the main head (the image/video tokens the pipeline writes)."""
+        return self.forecasters[0]
+
     def reset(self) -> None:
-        self.forecaster.reset()
+        for forecaster in self.forecasters:
+            forecaster.reset()
         self.calls = 0
         self.steps.clear()
 
@@ -94,9 +103,10 @@ class _BranchStates(StateManager):
     distinct tensor passed there is one branch (:meth:`mark`).
     """
 
-    def __init__(self, make: Callable[[], Any]):
-        super().__init__(_BranchState, (make,))
+    def __init__(self, make: Callable[[], Any], heads: int = 1):
+        super().__init__(_BranchState, (make, heads))
         self.make = make
+        self.heads = heads
         self.current: CacheContext | None = None
         self.branches: dict[str, _BranchState] = {}
         self.marks: list[tuple[weakref.ref, str]] = []
@@ -132,7 +142,7 @@ class _BranchStates(StateManager):
     def get_state(self) -> _BranchState:
         name = self.branch_name
         if name not in self.branches:
-            self.branches[name] = _BranchState(self.make)
+            self.branches[name] = _BranchState(self.make, self.heads)
         return self.branches[name]
 
     def clear(self) -> None:
@@ -146,14 +156,15 @@ class _BranchStates(StateManager):
 
 @dataclass
 class _Decision:
-    """What the current transformer call does, read by the block and head hooks."""
+    """What the current transformer call does, read by the block and head hooks: on a forecast step, one
+    forecast per output head (``forecasts[i]`` for the branch's ``forecasters[i]``)."""
 
     step: int
     tau: float
     real: bool
     branch: _BranchState
     in_segment: bool
-    forecast: torch.Tensor | None = None
+    forecasts: tuple[torch.Tensor, ...] = ()
 
 
 @dataclass
@@ -257,8 +268,9 @@ class _Session:
         total = 0
         for hook in self.model_hooks.values():
             for state in hook.state_manager.branches.values():
-                measure = getattr(state.forecaster, "state_bytes", None)
-                total += int(measure()) if measure is not None else 0
+                for forecaster in state.forecasters:
+                    measure = getattr(forecaster, "state_bytes", None)
+                    total += int(measure()) if measure is not None else 0
         return total
 
     def record(self, branch: str, decision: _Decision, seconds: float, started: float) -> None:
@@ -290,14 +302,14 @@ class SpectrumModelHook(ModelHook):
 
     _is_stateful = True
 
-    def __init__(self, session: _Session, expert: str, branch_argument: str | None = None):
+    def __init__(self, session: _Session, expert: str, branch_argument: str | None = None, heads: int = 1):
         super().__init__()
         self.session = session
         self.expert = expert
         self.branch_argument = branch_argument
         self._branch_position: int | None = None
         cfg = session.config
-        self.state_manager = _BranchStates(lambda: forecaster_for(cfg))
+        self.state_manager = _BranchStates(lambda: forecaster_for(cfg), heads)
         self.current: _Decision | None = None
         self._started = 0.0
 
@@ -362,14 +374,14 @@ class SpectrumModelHook(ModelHook):
         real = (
             not in_segment
             or local in run.real_sets[self.expert]
-            or branch.forecaster.num_updates == 0
+            or any(forecaster.num_updates == 0 for forecaster in branch.forecasters)
         )
         decision = _Decision(step, tau, real, branch, in_segment)
         if not real:
-            forecast = branch.forecaster.predict(tau)
-            if bool(torch.isfinite(forecast).all()):
-                decision.forecast = forecast
-            else:  # a diverged fit must never reach the image: run the network instead
+            forecasts = tuple(forecaster.predict(tau) for forecaster in branch.forecasters)
+            if all(bool(torch.isfinite(forecast).all()) for forecast in forecasts):
+                decision.forecasts = forecasts
+            else:  # a diverged fit must never reach the output: run the network instead
                 decision.real = True
                 run.stats.fallbacks += 1
         return decision
@@ -479,11 +491,14 @@ def to_device(forecast: torch.Tensor, device: torch.device, dtype: torch.dtype) 
 
 
 class _HeadHook(ModelHook):
-    """On the output head: feed real outputs to the forecaster; substitute the forecast on skipped steps."""
+    """On an output head: feed real outputs to its forecaster; substitute the forecast on skipped steps.
+    ``index`` is the head's place in the family's heads (0: ``head``, then ``side_heads``), which picks its
+    forecaster in each branch."""
 
-    def __init__(self, owner: SpectrumModelHook):
+    def __init__(self, owner: SpectrumModelHook, index: int = 0):
         super().__init__()
         self.owner = owner
+        self.index = index
 
     def pre_forward(self, module: torch.nn.Module, *args, **kwargs):
         hidden = self._head_input(args[0])
@@ -502,15 +517,16 @@ class _HeadHook(ModelHook):
                 feature = hidden.detach()
                 if session.forecast_state == "cpu":
                     feature = to_host(feature)
-                decision.branch.forecaster.update(decision.tau, feature)
+                decision.branch.forecasters[self.index].update(decision.tau, feature)
                 stats = session.run.stats if session.run is not None else None
                 if stats is not None and stats.forecaster_state_device is None:
                     stats.forecaster_state_device = str(feature.device)
             return hidden
+        forecast = decision.forecasts[self.index]
         if session.forecast_state == "cpu":
-            forecast = to_device(decision.forecast, hidden.device, hidden.dtype)
+            forecast = to_device(forecast, hidden.device, hidden.dtype)
         else:
-            forecast = decision.forecast.to(device=hidden.device, dtype=hidden.dtype, non_blocking=True)
+            forecast = forecast.to(device=hidden.device, dtype=hidden.dtype, non_blocking=True)
         if forecast.shape != hidden.shape:
             raise RuntimeError(
                 f"forecast shape {tuple(forecast.shape)} does not match the block output {tuple(hidden.shape)}: "
@@ -616,7 +632,8 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, *, forecast_
     session = _Session(pipe, config, experts, forecast_state)
     for name, module in modules.items():
         family = families[name]
-        hook = SpectrumModelHook(session, name, family.branch_argument)
+        heads = (family.head, *family.side_heads)
+        hook = SpectrumModelHook(session, name, family.branch_argument, len(heads))
         session.model_hooks[name] = hook
         skipped = blocks(module, family)
         if not skipped:
@@ -627,9 +644,10 @@ def apply_spectrum(pipe: Any, config: SpectrumConfig | None = None, *, forecast_
             HookRegistry.check_if_exists_or_initialize(block).register_hook(
                 _SkipBlockHook(hook, outputs, placeholders), _BLOCK_HOOK
             )
-        HookRegistry.check_if_exists_or_initialize(module.get_submodule(family.head)).register_hook(
-            _HeadHook(hook), _HEAD_HOOK
-        )
+        for index, head in enumerate(heads):
+            HookRegistry.check_if_exists_or_initialize(module.get_submodule(head)).register_hook(
+                _HeadHook(hook, index), _HEAD_HOOK
+            )
         registry = HookRegistry.check_if_exists_or_initialize(module)
         registry.register_hook(hook, _MODEL_HOOK)
         registry.invalidate_child_registries_cache()

@@ -187,6 +187,25 @@ def llama_tokenizer():
     )
 
 
+def gemma_tokenizer(template: str = ""):
+    """Gemma(-3-like) BPE tokenizer: spaces become ``▁`` and stick to the next word, no prefix space, byte
+    fallback for anything outside the vocabulary (``<0x00>`` ... ``<0xFF>``). Also trained on ``template``
+    (a pipeline's fixed prompt text), so its words are single tokens as with the real tokenizer."""
+    from tokenizers import Regex, models, normalizers, pre_tokenizers
+    from transformers import GemmaTokenizer
+
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]  # Gemma's ids 0-4
+    pre_tokenizer = pre_tokenizers.Split(Regex(r"▁?[A-Za-z]+|[0-9]|▁|[^A-Za-z0-9▁]"), behavior="isolated")
+    corpus = [" " + " ".join(_WORDS), " " + " ".join(w.capitalize() for w in _WORDS)] + ([template] if template else [])
+    vocab, merges = _train_bpe(
+        models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True), normalizers.Replace(" ", "▁"),
+        pre_tokenizer, corpus, specials, initial_alphabet=[chr(c) for c in range(32, 127)] + ["▁"],
+    )
+    for byte in range(256):
+        vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
+    return GemmaTokenizer(vocab=vocab, merges=merges, model_max_length=1024)
+
+
 # Qwen's chat markers (Qwen-Image's prompt template, FLUX.2 Klein's chat template).
 _QWEN_SPECIAL = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
