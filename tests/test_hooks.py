@@ -283,6 +283,7 @@ BLOCK_OUTPUTS = {
     "zimage": ("x",),  # the family's own word: the registry lists the block but with `hidden_states`
     "hunyuan15": _HE,
     "mochi": _HE,
+    "hunyuanimage": _HE,
 }
 # Families whose block classes diffusers' registry does not list: their layout is the family's own data.
 UNLISTED = {"chroma", "hunyuan15"}

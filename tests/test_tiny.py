@@ -152,6 +152,7 @@ CALL_PATTERNS = {
     "zimage": (1, 2, []), "sdxl": (1, 2, []), "hunyuan15": (2, 1, ["pred_cond", "pred_uncond"]),
     "flux2": (1, 1, []),
     "mochi": (1, 2, ["cond_uncond"]),
+    "hunyuanimage": (2, 1, ["pred_cond", "pred_uncond"]),
 }
 
 
@@ -219,3 +220,12 @@ def test_hunyuan15_template_crops_exactly_the_template():
 
     pipe = build_tiny_pipeline("hunyuan15")
     assert len(pipe.tokenizer(system_template()).input_ids) == pipe.prompt_template_encode_start_idx == 108
+
+
+def test_hunyuanimage_template_crops_exactly_the_template():
+    """HunyuanImage-2.1's pipeline drops a hard-coded 34 tokens (Qwen2.5's count for its system-message
+    template); the tiny tokenizer splits the template's prefix into exactly as many."""
+    from spectrum_core.models.tiny.hunyuanimage import system_template
+
+    pipe = build_tiny_pipeline("hunyuanimage")
+    assert len(pipe.tokenizer(system_template()).input_ids) == pipe.prompt_template_encode_start_idx == 34

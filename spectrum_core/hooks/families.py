@@ -267,6 +267,13 @@ FAMILIES: tuple[Family, ...] = (
         Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),
                 tiny_call={**_TINY_64, "num_frames": 7, "guidance_scale": 4.5}),
     )),
+    # HunyuanImage-2.1: dual- then single-stream blocks (both return hidden_states, encoder_hidden_states);
+    # real CFG run by the pipeline's guider (AdaptiveProjectedMixGuidance: CFG, then adaptive projected
+    # guidance from its 6th step) as two calls per step in cache_context("pred_cond") / ("pred_uncond").
+    Family("hunyuanimage", "HunyuanImageTransformer2DModel", ("transformer_blocks", "single_transformer_blocks"), (
+        Variant("hunyuanimage", "HunyuanImagePipeline", video=False, cfg=CFG_SEPARATE, preset="hunyuanimage",
+                contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "negative_prompt": ""}),
+    )),
 )
 
 # The prompt-only pipelines first, then those that also take an image (so listings read as before).
