@@ -153,6 +153,7 @@ CALL_PATTERNS = {
     "flux2": (1, 1, []),
     "mochi": (1, 2, ["cond_uncond"]),
     "hunyuanimage": (2, 1, ["pred_cond", "pred_uncond"]),
+    "bria": (1, 2, []),
 }
 
 

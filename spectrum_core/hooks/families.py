@@ -274,6 +274,15 @@ FAMILIES: tuple[Family, ...] = (
         Variant("hunyuanimage", "HunyuanImagePipeline", video=False, cfg=CFG_SEPARATE, preset="hunyuanimage",
                 contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "negative_prompt": ""}),
     )),
+    # Bria (BRIA-3.2): FLUX-style dual- then single-stream blocks, both returning (encoder_hidden_states,
+    # hidden_states): diffusers' registry lists the dual-stream block as returning hidden_states alone and
+    # not the single-stream one, so the layout is the family's word for both stacks. Real CFG as one batch
+    # of two (uncond first) with no cache context.
+    Family("bria", "BriaTransformer2DModel", ("transformer_blocks", "single_transformer_blocks"), (
+        Variant("bria", "BriaPipeline", video=False, cfg=CFG_BATCHED, preset="bria",
+                tiny_call={**_TINY_64, "guidance_scale": 5.0}),
+    ), stack_outputs={s: ("encoder_hidden_states", "hidden_states")
+                      for s in ("transformer_blocks", "single_transformer_blocks")}),
 )
 
 # The prompt-only pipelines first, then those that also take an image (so listings read as before).

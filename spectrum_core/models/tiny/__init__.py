@@ -9,7 +9,7 @@ ever downloaded.  The architectures keep the structure of the real models (block
 kinds, scheduler settings, guidance mode) at toy widths (1-2 blocks per stack, widths 16-32).
 
 One module per family holds its builder (``flux``, ``sd3``, ``hunyuan``, ``wan``, ``ltx``, ``cogvideox``,
-``chroma``, ``qwenimage``, ``flux2``, ``zimage``, ``sdxl``, ``hunyuan15``, ``mochi``, ``hunyuanimage``); ``_common`` holds the shared vocabulary, tokenizers, text encoders
+``chroma``, ``qwenimage``, ``flux2``, ``zimage``, ``sdxl``, ``hunyuan15``, ``mochi``, ``hunyuanimage``, ``bria``); ``_common`` holds the shared vocabulary, tokenizers, text encoders
 and image VAE.
 
 Tokenizers are real ``transformers`` tokenizer classes (CLIP, T5, Llama, Qwen2) over a small English
@@ -58,6 +58,7 @@ import torch
 
 from ...hooks.families import variant, variant_names
 from ..call_defaults import FILE_NAME, write_call_defaults
+from .bria import build_bria
 from .chroma import build_chroma
 from .cogvideox import build_cogvideox
 from .flux import build_flux
@@ -109,6 +110,7 @@ _BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.Ma
     "qwenimage": build_qwenimage, "flux2-klein": build_flux2_klein, "zimage": build_zimage,
     "sdxl": build_sdxl, "hunyuan15": build_hunyuan15, "flux2": build_flux2_dev,
     "mochi": build_mochi, "hunyuanimage": build_hunyuanimage,
+    "bria": build_bria,
     "flux-img2img": _same_components(build_flux, "flux-img2img"),
     "flux-inpaint": _same_components(build_flux, "flux-inpaint"),
     "flux-kontext": _same_components(build_flux, "flux-kontext"),
