@@ -26,6 +26,10 @@ def _experts(pipe):
     return [getattr(pipe, name) for name in expert_names(pipe)]
 
 
+# The linear layer that maps each head token to one patch of the output, where it is not the transformer's proj_out.
+HEAD_PROJECTIONS = {"kandinsky5": "out_layer.out_layer"}
+
+
 @pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_the_head_receives_only_image_or_video_tokens(family, tiny_pipes):
     """What Spectrum forecasts is the head's input. Its tokens, each projected by proj_out to one patch of
@@ -51,7 +55,9 @@ def test_the_head_receives_only_image_or_video_tokens(family, tiny_pipes):
         assert seen["head"][0] == seen["out"][0] and seen["head"][2:] == seen["out"][2:]
         assert seen["head"][1] == head.num_channels
         return
-    batch, tokens, width = seen["head"]
+    # Kandinsky 5's head gets the video tokens unflattened, (batch, frames, height, width, channels).
+    batch, *grid, width = seen["head"]
+    tokens = int(np.prod(grid))
     if family == "zimage":
         # Z-Image's final layer gets the unified stream, image tokens first and caption tokens after (its
         # unpatchify drops the latter): the forecast carries both, a documented exception.
@@ -59,8 +65,9 @@ def test_the_head_receives_only_image_or_video_tokens(family, tiny_pipes):
         assert width == patch.in_features
         assert batch * tokens * patch.out_features > int(np.prod(seen["out"]))
         return
-    assert width == module.proj_out.in_features
-    assert batch * tokens * module.proj_out.out_features == int(np.prod(seen["out"]))
+    proj = module.get_submodule(HEAD_PROJECTIONS.get(family, "proj_out"))
+    assert width == proj.in_features
+    assert batch * tokens * proj.out_features == int(np.prod(seen["out"]))
 
 
 def test_an_unknown_transformer_class_is_refused_naming_the_supported_ones_and_how_to_add_one():
@@ -140,7 +147,7 @@ def test_every_variant_has_its_shipped_preset():
         assert preset.is_video == var.video, name
 
 
-@pytest.mark.parametrize("name", ["ltx", "cogvideox", "chroma", "qwenimage", "flux2", "flux2-klein", "hunyuan15", "mochi", "hunyuanimage", "bria"])
+@pytest.mark.parametrize("name", ["ltx", "cogvideox", "chroma", "qwenimage", "flux2", "flux2-klein", "hunyuan15", "mochi", "hunyuanimage", "bria", "kandinsky5"])
 def test_a_bare_folder_finds_its_variant_from_model_index(name):
     _, var = variant(name)
     index = {"_class_name": var.pipeline, "transformer": ["diffusers", "SomeTransformer"]}

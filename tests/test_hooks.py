@@ -284,11 +284,12 @@ BLOCK_OUTPUTS = {
     "hunyuan15": _HE,
     "mochi": _HE,
     "hunyuanimage": _HE,
+    "kandinsky5": {"text_transformer_blocks": ("x",), "visual_transformer_blocks": ("visual_embed",)},
     "bria": _EH,  # the family's word for both stacks (see test_bria_blocks_return_both_streams)
 }
 # Families whose block classes diffusers' registry does not list: their layout is the family's own data.
 # (A family name, or a (family, stack) pair where only one stack is unlisted.)
-UNLISTED = {"chroma", "hunyuan15", ("bria", "single_transformer_blocks")}
+UNLISTED = {"chroma", "hunyuan15", ("bria", "single_transformer_blocks"), ("kandinsky5", "text_transformer_blocks")}
 # Families whose skipped blocks answer with placeholders shaped like their last real output.
 PLACEHOLDERS = {"sdxl"}
 

@@ -154,6 +154,7 @@ CALL_PATTERNS = {
     "mochi": (1, 2, ["cond_uncond"]),
     "hunyuanimage": (2, 1, ["pred_cond", "pred_uncond"]),
     "bria": (1, 2, []),
+    "kandinsky5": (2, 1, []),
 }
 
 
@@ -230,3 +231,13 @@ def test_hunyuanimage_template_crops_exactly_the_template():
 
     pipe = build_tiny_pipeline("hunyuanimage")
     assert len(pipe.tokenizer(system_template()).input_ids) == pipe.prompt_template_encode_start_idx == 34
+
+
+def test_kandinsky5_template_crops_exactly_the_template():
+    """Kandinsky 5's pipeline drops a hard-coded 128 tokens (the real tokenizer's count for its template's
+    prefix); the tiny tokenizer splits that prefix into exactly as many, so the prompt's tokens are kept."""
+    from spectrum_core.models.tiny.kandinsky5 import system_template
+
+    pipe = build_tiny_pipeline("kandinsky5")
+    assert len(pipe.tokenizer(system_template()).input_ids) == pipe.prompt_template_encode_start_idx == 128
+    assert pipe.tokenizer(system_template() + "a cat").input_ids[128:] == pipe.tokenizer("a cat").input_ids

@@ -283,6 +283,14 @@ FAMILIES: tuple[Family, ...] = (
                 tiny_call={**_TINY_64, "guidance_scale": 5.0}),
     ), stack_outputs={s: ("encoder_hidden_states", "hidden_states")
                       for s in ("transformer_blocks", "single_transformer_blocks")}),
+    # Kandinsky 5.0 T2V: text blocks refine the prompt embeddings, then visual (decoder) blocks cross-attend
+    # to them; the visual tokens, (batch, frames, height, width, width of the model) after unflattening, enter
+    # out_layer. Both stacks are skipped: the text stream only feeds the visual blocks. CFG as two calls per
+    # step (cond, then uncond) that open no cache context, told apart by their prompt embeddings.
+    Family("kandinsky5", "Kandinsky5Transformer3DModel", ("text_transformer_blocks", "visual_transformer_blocks"), (
+        Variant("kandinsky5", "Kandinsky5T2VPipeline", video=True, cfg=CFG_SEPARATE, preset="kandinsky5", contexts=(),
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 5.0}),
+    ), head="out_layer", stack_outputs={"text_transformer_blocks": ("x",)}, branch_argument="encoder_hidden_states"),
 )
 
 # The prompt-only pipelines first, then those that also take an image (so listings read as before).
