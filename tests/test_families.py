@@ -147,7 +147,7 @@ def test_every_variant_has_its_shipped_preset():
         assert preset.is_video == var.video, name
 
 
-@pytest.mark.parametrize("name", ["ltx", "cogvideox", "chroma", "qwenimage", "flux2", "flux2-klein", "hunyuan15", "mochi", "hunyuanimage", "bria", "kandinsky5"])
+@pytest.mark.parametrize("name", ["ltx", "cogvideox", "chroma", "qwenimage", "flux2", "flux2-klein", "hunyuan15", "mochi", "hunyuanimage", "bria", "kandinsky5", "motif"])
 def test_a_bare_folder_finds_its_variant_from_model_index(name):
     _, var = variant(name)
     index = {"_class_name": var.pipeline, "transformer": ["diffusers", "SomeTransformer"]}

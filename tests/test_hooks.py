@@ -285,6 +285,7 @@ BLOCK_OUTPUTS = {
     "mochi": _HE,
     "hunyuanimage": _HE,
     "kandinsky5": {"text_transformer_blocks": ("x",), "visual_transformer_blocks": ("visual_embed",)},
+    "motif": _HE,
     "bria": _EH,  # the family's word for both stacks (see test_bria_blocks_return_both_streams)
 }
 # Families whose block classes diffusers' registry does not list: their layout is the family's own data.

@@ -155,6 +155,7 @@ CALL_PATTERNS = {
     "hunyuanimage": (2, 1, ["pred_cond", "pred_uncond"]),
     "bria": (1, 2, []),
     "kandinsky5": (2, 1, []),
+    "motif": (2, 1, ["pred_cond", "pred_uncond"]),
 }
 
 

@@ -291,6 +291,14 @@ FAMILIES: tuple[Family, ...] = (
         Variant("kandinsky5", "Kandinsky5T2VPipeline", video=True, cfg=CFG_SEPARATE, preset="kandinsky5", contexts=(),
                 tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 5.0}),
     ), head="out_layer", stack_outputs={"text_transformer_blocks": ("x",)}, branch_argument="encoder_hidden_states"),
+    # Motif-Video: dual-stream, then single-stream blocks whose last ones are decoder layers (they re-read the
+    # embedded video tokens with the encoder's output as context); every kind returns (hidden_states,
+    # encoder_hidden_states). Real CFG by the pipeline's guider as two calls per step in
+    # cache_context("pred_cond") / ("pred_uncond").
+    Family("motif", "MotifVideoTransformer3DModel", ("transformer_blocks", "single_transformer_blocks"), (
+        Variant("motif", "MotifVideoPipeline", video=True, cfg=CFG_SEPARATE, preset="motif",
+                contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "num_frames": 5}),
+    )),
 )
 
 # The prompt-only pipelines first, then those that also take an image (so listings read as before).
