@@ -286,6 +286,7 @@ BLOCK_OUTPUTS = {
     "hunyuanimage": _HE,
     "kandinsky5": {"text_transformer_blocks": ("x",), "visual_transformer_blocks": ("visual_embed",)},
     "motif": _HE,
+    "cosmos3": ("und_seq", "gen_seq"),  # the prompt stream, then the generation stream
     "bria": _EH,  # the family's word for both stacks (see test_bria_blocks_return_both_streams)
 }
 # Families whose block classes diffusers' registry does not list: their layout is the family's own data.

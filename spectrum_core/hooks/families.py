@@ -24,7 +24,7 @@ from typing import Any, Mapping
 __all__ = [
     "Family", "Variant", "FAMILIES", "family_for", "variant", "variant_names", "variant_for_model_index",
     "block_outputs", "blocks", "expert_names", "expert_segments", "expert_lengths", "SKIP_INPUTS", "SKIP_PLACEHOLDERS",
-    "INPUT_ARGUMENTS", "STRENGTH_SKIP", "STRENGTH_KEEP", "steps_run", "variants_taking",
+    "INPUT_ARGUMENTS", "STRENGTH_SKIP", "STRENGTH_KEEP", "steps_run", "variants_taking", "output_samples",
 ]
 
 # CFG styles (how a pipeline runs guidance), for readers of Variant.cfg.
@@ -72,6 +72,8 @@ class Variant:
             image-to-video) and ``"mask"`` (inpaint); :data:`INPUT_ARGUMENTS` names their call arguments.
         strength: the pipeline's default ``strength`` when it takes one (img2img, inpaint), else ``None``.
         strength_rule: how ``strength`` trims the steps (``STRENGTH_SKIP`` or ``STRENGTH_KEEP``).
+        batches: whether one call makes several samples (a list of prompts, one generator each). Cosmos 3's
+            pipeline makes one sample per call (it keeps the first prompt of a list): its jobs run one call each.
     """
 
     name: str
@@ -85,6 +87,7 @@ class Variant:
     inputs: tuple[str, ...] = ()
     strength: float | None = None
     strength_rule: str = STRENGTH_SKIP
+    batches: bool = True
 
     def __post_init__(self) -> None:
         if self.tiny_call is not None:
@@ -299,6 +302,16 @@ FAMILIES: tuple[Family, ...] = (
         Variant("motif", "MotifVideoPipeline", video=True, cfg=CFG_SEPARATE, preset="motif",
                 contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "num_frames": 5}),
     )),
+    # Cosmos 3 (omni): the transformer is a vision-language text model whose decoder layers carry two
+    # streams, the prompt's tokens (und_seq) and the generated modalities' tokens (gen_seq: the video's, in
+    # text-to-video); each layer returns (und_seq, gen_seq) and all are skipped. The head is the generation
+    # stream's final norm (norm_moe_gen), whose input is the video tokens, packed without a batch axis; the
+    # timestep enters only through the input tokens, so the head has no timestep modulation. CFG as two calls
+    # per step in cache_context("cond") / ("uncond"), each giving the step index.
+    Family("cosmos3", "Cosmos3OmniTransformer", ("layers",), (
+        Variant("cosmos3", "Cosmos3OmniPipeline", video=True, cfg=CFG_SEPARATE, preset="cosmos3", batches=False,
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 6.0}),
+    ), head="norm_moe_gen"),
 )
 
 # The prompt-only pipelines first, then those that also take an image (so listings read as before).
@@ -323,6 +336,19 @@ def steps_run(v: Variant, num_steps: int, strength: float | None = None) -> int:
     if v.strength_rule == STRENGTH_KEEP:
         return min(int(num_steps * strength), num_steps)
     return num_steps - int(max(num_steps - min(num_steps * strength, num_steps), 0))
+
+
+def output_samples(result: Any) -> Any:
+    """The samples a pipeline call returned, one per prompt: ``result.frames`` (video pipelines),
+    ``result.images``, or Cosmos 3's ``result.video``, the one sample of its call, which this gives a batch
+    axis when it has none (decoded: frames, height, width, channels; its latents already have one)."""
+    for name in ("frames", "images"):
+        if hasattr(result, name):
+            return getattr(result, name)
+    video = result.video
+    if isinstance(video, list) or getattr(video, "ndim", 5) == 4:  # PIL frames, or one decoded video
+        return [video] if isinstance(video, list) else video[None]
+    return video
 
 
 def variant_names(tiny_only: bool = False) -> tuple[str, ...]:
