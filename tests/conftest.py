@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from spectrum_core.hooks.families import output_samples
 from spectrum_core.models.tiny import FAMILIES, TINY_CALL_KWARGS, load_tiny_pipeline
 
 # Tiny models run fastest on one thread (a second one only adds synchronisation), and CI has two cores.
@@ -46,7 +47,7 @@ def generate(pipe, family, steps, seed=0, prompt="a red circle on a navy backgro
         output_type=output_type,
         **kwargs,
     )
-    out = result.frames if hasattr(result, "frames") else result.images
+    out = output_samples(result)
     if isinstance(out, torch.Tensor):
         return out.detach().to(torch.float64).cpu().numpy()
     return np.asarray(out, dtype=np.float64)

@@ -26,6 +26,10 @@ def _experts(pipe):
     return [getattr(pipe, name) for name in expert_names(pipe)]
 
 
+# The linear layer that maps each head token to one patch of the output, where it is not the transformer's proj_out.
+HEAD_PROJECTIONS = {"kandinsky5": "out_layer.out_layer"}
+
+
 @pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_the_head_receives_only_image_or_video_tokens(family, tiny_pipes):
     """What Spectrum forecasts is the head's input. Its tokens, each projected by proj_out to one patch of
@@ -51,7 +55,10 @@ def test_the_head_receives_only_image_or_video_tokens(family, tiny_pipes):
         assert seen["head"][0] == seen["out"][0] and seen["head"][2:] == seen["out"][2:]
         assert seen["head"][1] == head.num_channels
         return
-    batch, tokens, width = seen["head"]
+    # Kandinsky 5's head gets the video tokens unflattened, (batch, frames, height, width, channels); Cosmos 3's
+    # packed without a batch axis, (tokens, channels), which the product below counts all the same.
+    batch, *grid, width = seen["head"]
+    tokens = int(np.prod(grid))
     if family in ("zimage", "lumina2"):
         # Z-Image's final layer gets the unified stream, image tokens first and caption tokens after (its
         # unpatchify drops the latter), Lumina-2's norm_out the joint stream, caption tokens first: the
@@ -60,8 +67,9 @@ def test_the_head_receives_only_image_or_video_tokens(family, tiny_pipes):
         assert width == patch.in_features
         assert batch * tokens * patch.out_features > int(np.prod(seen["out"]))
         return
-    assert width == module.proj_out.in_features
-    assert batch * tokens * module.proj_out.out_features == int(np.prod(seen["out"]))
+    proj = module.get_submodule(HEAD_PROJECTIONS.get(family, "proj_out"))
+    assert width == proj.in_features
+    assert batch * tokens * proj.out_features == int(np.prod(seen["out"]))
 
 
 def test_an_unknown_transformer_class_is_refused_naming_the_supported_ones_and_how_to_add_one():
@@ -142,7 +150,8 @@ def test_every_variant_has_its_shipped_preset():
 
 
 @pytest.mark.parametrize("name", ["ltx", "cogvideox", "chroma", "qwenimage", "flux2", "flux2-klein", "hunyuan15", "mochi",
-                                  "ltx2", "cogview4", "lumina2", "pixart-sigma"])
+                                  "ltx2", "cogview4", "lumina2", "pixart-sigma", "hunyuanimage", "bria", "kandinsky5",
+                                  "motif", "cosmos3"])
 def test_a_bare_folder_finds_its_variant_from_model_index(name):
     _, var = variant(name)
     index = {"_class_name": var.pipeline, "transformer": ["diffusers", "SomeTransformer"]}
@@ -198,3 +207,43 @@ def test_ltx2_forecasts_the_audio_heads_input_too(tiny_pipes, monkeypatch):
     assert psnr(audio, full_audio) > psnr(unforecast_audio, full_audio) + 6, (
         psnr(audio, full_audio), psnr(unforecast_audio, full_audio))
     assert np.isfinite(video).all() and not np.array_equal(video, full_video)
+
+
+def test_jobs_of_a_one_sample_pipeline_run_one_call_each(tiny_cache, monkeypatch):
+    """Cosmos 3's pipeline makes one sample per call (it would keep only the first prompt of a list): the
+    runner runs a batch of its jobs one call each, so every job gets its own prompt, seed and output."""
+    from spectrum_core.app.presets import load_preset
+    from spectrum_core.app.request import build_job
+    from spectrum_core.app.runner import Runner
+
+    monkeypatch.setenv("SPECTRUM_CACHE", str(tiny_cache))
+    preset = load_preset("tiny-cosmos3")
+    assert not variant("cosmos3")[1].batches
+    jobs = [build_job(preset, p, {"steps": 8, "nfe": 6, "seed": s}) for p, s in (("a cat", 1), ("a dog", 2))]
+    runner = Runner(preset, device="cpu")
+    calls = []
+    counter = runner.pipe.transformer.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        together = runner.generate_batch(jobs)
+    finally:
+        counter.remove()
+    assert len(calls) == 2 * 8 * 2 and len(together) == 2  # two jobs, each 8 steps of two CFG calls
+    assert [r.job.prompt for r in together] == ["a cat", "a dog"] and [r.batch_size for r in together] == [1, 1]
+    for result, job in zip(together, jobs):
+        alone = runner.generate(job)
+        assert result.nfe == alone.nfe == 6
+        assert np.array_equal(np.asarray(result.media), np.asarray(alone.media))
+    assert not np.array_equal(np.asarray(together[0].media), np.asarray(together[1].media))
+
+
+def test_output_samples_gives_every_pipeline_output_a_batch_axis():
+    from spectrum_core.hooks.families import output_samples
+
+    frames = np.zeros((2, 5, 8, 8, 3))
+    assert output_samples(types.SimpleNamespace(frames=frames)) is frames
+    assert output_samples(types.SimpleNamespace(images=frames[:, 0])) is not None
+    assert output_samples(types.SimpleNamespace(video=frames[0])).shape == (1, 5, 8, 8, 3)  # Cosmos 3, decoded
+    latents = torch.zeros(1, 8, 2, 4, 4)
+    assert output_samples(types.SimpleNamespace(video=latents)) is latents  # its latents carry the batch axis
+    pil = [object()] * 5
+    assert output_samples(types.SimpleNamespace(video=pil)) == [pil]

@@ -287,9 +287,16 @@ BLOCK_OUTPUTS = {
     "cogview4": _HE,
     "lumina2": _H,
     "pixart-sigma": _H,  # BasicTransformerBlock
+    "hunyuanimage": _HE,
+    "kandinsky5": {"text_transformer_blocks": ("x",), "visual_transformer_blocks": ("visual_embed",)},
+    "motif": _HE,
+    "cosmos3": ("und_seq", "gen_seq"),  # the prompt stream, then the generation stream
+    "bria": _EH,  # the family's word for both stacks (see test_bria_blocks_return_both_streams)
 }
 # Families whose block classes diffusers' registry does not list: their layout is the family's own data.
-UNLISTED = {"chroma", "hunyuan15", "ltx2", "lumina2"}
+# (A family name, or a (family, stack) pair where only one stack is unlisted.)
+UNLISTED = {"chroma", "hunyuan15", "ltx2", "lumina2", ("bria", "single_transformer_blocks"),
+            ("kandinsky5", "text_transformer_blocks")}
 # Families whose skipped blocks answer with placeholders shaped like their last real output.
 PLACEHOLDERS = {"sdxl"}
 
@@ -311,12 +318,48 @@ def test_block_layout_is_read_from_diffusers_registry(family, pipe):
             expected = BLOCK_OUTPUTS[family]
             expected = expected[stack] if isinstance(expected, dict) else expected
             for block in getattr(module, stack):
-                if family in UNLISTED:
+                if family in UNLISTED or (family, stack) in UNLISTED:
                     with pytest.raises(ValueError, match="not registered"):
                         TransformerBlockRegistry.get(type(block))
                 else:
                     TransformerBlockRegistry.get(type(block))  # raises ValueError if not listed
                 assert block_outputs(block, fam, stack) == expected
+
+
+def test_bria_blocks_return_both_streams_whatever_the_registry_says(tiny_pipes):
+    """diffusers' registry lists BriaTransformerBlock as returning hidden_states alone; both Bria block kinds
+    return (encoder_hidden_states, hidden_states), which is what the family declares and a skipped block
+    hands through (a single-tensor answer would be unpacked wrongly by the transformer's loop)."""
+    from diffusers.hooks._helpers import TransformerBlockRegistry
+
+    from spectrum_core.hooks.families import block_outputs
+
+    pipe = tiny_pipes("bria")
+    module = pipe.transformer
+    meta = TransformerBlockRegistry.get(type(module.transformer_blocks[0]))
+    assert meta.return_encoder_hidden_states_index is None  # the registry's (wrong) word
+    outputs = {}
+
+    def record(i):
+        def hook(mod, args, kwargs, out):  # returns None: a value would replace the block's output
+            outputs.setdefault(i, (kwargs, out))
+        return hook
+
+    hooks_ = [blk.register_forward_hook(record(i), with_kwargs=True)
+              for i, blk in enumerate([module.transformer_blocks[0], module.single_transformer_blocks[0]])]
+    try:
+        generate(pipe, "bria", 1)
+    finally:
+        for h in hooks_:
+            h.remove()
+    fam = family_for(module)
+    for i, stack in enumerate(("transformer_blocks", "single_transformer_blocks")):
+        kwargs, out = outputs[i]
+        names = block_outputs(getattr(module, stack)[0], fam, stack)
+        assert names == ("encoder_hidden_states", "hidden_states")
+        assert isinstance(out, tuple) and len(out) == 2
+        assert [o.shape for o in out] == [kwargs[n].shape for n in names]
+        assert out[0].shape != out[1].shape  # text and image tokens differ in number: the order is checked
 
 
 def test_a_subclass_of_a_known_transformer_is_recognised():

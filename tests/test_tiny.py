@@ -14,7 +14,7 @@ from spectrum_core.models.tiny import (
     tiny_pipeline_dir,
 )
 
-from spectrum_core.hooks.families import expert_names, variant
+from spectrum_core.hooks.families import expert_names, output_samples, variant
 
 VIDEO = {name for name in FAMILIES if variant(name)[1].video}
 PROMPT = "a photo of an astronaut riding a zebra-striped horse"
@@ -45,8 +45,8 @@ def count_calls(module):
     """Record the batch size of every forward call of ``module``; returns (list, hook handle)."""
     batches = []
     def record(mod, args, kwargs, out):
-        latents = kwargs.get("hidden_states", kwargs.get("sample", args[0] if args else None))
-        batches.append(len(latents) if isinstance(latents, list) else latents.shape[0])  # Z-Image: a list
+        latents = kwargs.get("hidden_states", kwargs.get("sample", kwargs.get("vision_tokens", args[0] if args else None)))
+        batches.append(len(latents) if isinstance(latents, list) else latents.shape[0])  # Z-Image, Cosmos 3: a list
 
     handle = module.register_forward_hook(record, with_kwargs=True)
     return batches, handle
@@ -74,7 +74,7 @@ def test_round_trip_keeps_class_weights_and_tokenization(family, load):
         want, got = getattr(built, name).state_dict(), getattr(loaded, name).state_dict()
         assert want.keys() == got.keys()
         assert all(torch.equal(want[k], got[k]) for k in want), name
-    for name in ("tokenizer", "tokenizer_2", "tokenizer_3"):
+    for name in ("tokenizer", "tokenizer_2", "tokenizer_3", "text_tokenizer"):  # Cosmos 3: text_tokenizer
         if getattr(built, name, None) is not None:
             assert getattr(loaded, name)(PROMPT).input_ids == getattr(built, name)(PROMPT).input_ids, name
     if family == "wan22":
@@ -94,11 +94,10 @@ def test_short_call_gives_finite_output_of_the_expected_shape(family, load):
     pipe = load(family)
     out = run(pipe, family, steps=4, output_type="np")
     kw = TINY_CALL_KWARGS[family]
+    array = np.asarray(output_samples(out))
     if family in VIDEO:
-        array = np.asarray(out.frames)
         assert array.shape == (1, kw["num_frames"], kw["height"], kw["width"], 3)
     else:
-        array = np.asarray(out.images)
         assert array.shape == (1, kw["height"], kw["width"], 3)
     assert np.isfinite(array).all() and array.std() > 0
 
@@ -157,6 +156,11 @@ CALL_PATTERNS = {
     "cogview4": (2, 1, ["cond", "uncond"]),
     "lumina2": (2, 1, []),
     "pixart-sigma": (1, 2, []),
+    "hunyuanimage": (2, 1, ["pred_cond", "pred_uncond"]),
+    "bria": (1, 2, []),
+    "kandinsky5": (2, 1, []),
+    "motif": (2, 1, ["pred_cond", "pred_uncond"]),
+    "cosmos3": (2, 1, ["cond", "uncond"]),  # one sample per call, its latents a list of one
 }
 
 
@@ -236,3 +240,22 @@ def test_hunyuan15_template_crops_exactly_the_template():
 
     pipe = build_tiny_pipeline("hunyuan15")
     assert len(pipe.tokenizer(system_template()).input_ids) == pipe.prompt_template_encode_start_idx == 108
+
+
+def test_hunyuanimage_template_crops_exactly_the_template():
+    """HunyuanImage-2.1's pipeline drops a hard-coded 34 tokens (Qwen2.5's count for its system-message
+    template); the tiny tokenizer splits the template's prefix into exactly as many."""
+    from spectrum_core.models.tiny.hunyuanimage import system_template
+
+    pipe = build_tiny_pipeline("hunyuanimage")
+    assert len(pipe.tokenizer(system_template()).input_ids) == pipe.prompt_template_encode_start_idx == 34
+
+
+def test_kandinsky5_template_crops_exactly_the_template():
+    """Kandinsky 5's pipeline drops a hard-coded 128 tokens (the real tokenizer's count for its template's
+    prefix); the tiny tokenizer splits that prefix into exactly as many, so the prompt's tokens are kept."""
+    from spectrum_core.models.tiny.kandinsky5 import system_template
+
+    pipe = build_tiny_pipeline("kandinsky5")
+    assert len(pipe.tokenizer(system_template()).input_ids) == pipe.prompt_template_encode_start_idx == 128
+    assert pipe.tokenizer(system_template() + "a cat").input_ids[128:] == pipe.tokenizer("a cat").input_ids

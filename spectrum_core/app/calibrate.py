@@ -53,7 +53,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ..hooks.families import expert_names, expert_segments, family_for
+from ..hooks.families import expert_names, expert_segments, family_for, output_samples
 from ..method.config import SpectrumConfig
 from ..method.optimise import best_schedule
 from . import metrics
@@ -333,13 +333,13 @@ def _sigmas(pipe: Any, n: int) -> torch.Tensor:
 
 
 def _latent(result: Any) -> torch.Tensor:
-    out = result.frames if hasattr(result, "frames") else result.images
+    out = output_samples(result)
     return torch.as_tensor(np.asarray(out) if not isinstance(out, torch.Tensor) else out).detach().to(
         device="cpu", dtype=torch.float64)
 
 
 def _decoded(result: Any) -> np.ndarray:
-    out = result.frames if hasattr(result, "frames") else result.images
+    out = output_samples(result)
     return np.clip(np.asarray(out[0], dtype=np.float32), 0.0, 1.0)
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 import torch
 
-from ..hooks.families import expert_names
+from ..hooks.families import expert_names, output_samples, variant
 from .presets import Preset, PresetError
 from .request import Job, RequestError, WeightsMissing, check_weights, steps_run
 
@@ -538,6 +538,8 @@ class Runner:
         jobs = list(jobs)
         if not jobs:
             return []
+        if len(jobs) > 1 and not variant(self.preset.family)[1].batches:  # one sample per call (Cosmos 3)
+            return [result for one in jobs for result in self.generate_batch([one], on_step)]
         job = jobs[0]
         if any(batch_key(other) != batch_key(job) for other in jobs[1:]):
             raise ValueError("generate_batch: the jobs differ in more than prompt and seed; group them with group_jobs")
@@ -605,7 +607,7 @@ class Runner:
             if handle is not None:
                 handle.remove()
 
-        samples = output.frames if self.preset.is_video else output.images
+        samples = output_samples(output)
         media_list = []
         for i in range(len(jobs)):
             media = samples[i]

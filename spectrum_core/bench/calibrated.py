@@ -36,6 +36,7 @@ import torch
 
 from ..app import metrics
 from ..app import profiles
+from ..hooks.families import output_samples
 from ..method.config import SpectrumConfig
 from ..method.schedule import uniform_steps
 from .methods import (CALIBRATED, Applied, Method, PassCounter, _bisect_threshold, _enable, _mag_ratios, _ours,
@@ -51,7 +52,7 @@ DEFAULT = CALIBRATED
 def _generate(pipe: Any, model: BenchModel, prompt: str, seed: int, steps: int) -> np.ndarray:
     result = pipe(prompt, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed),
                   output_type="np", **model.call_kwargs)
-    out = result.frames if hasattr(result, "frames") else result.images
+    out = output_samples(result)
     return np.clip(np.asarray(out[0], dtype=np.float32), 0.0, 1.0)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..hooks.families import variant, variant_names
+from ..hooks.families import output_samples, variant, variant_names
 from ..models import EMBEDDED_DIR, prompt_world
 
 TINY = variant_names(tiny_only=True)
@@ -120,6 +120,6 @@ def generate(pipe: Any, model: BenchModel, prompt: str, seed: int, steps: int = 
     """The final decoded output as floats in [0, 1]: (H, W, 3) for images, (F, H, W, 3) for videos."""
     result = pipe(prompt, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed),
                   output_type="np", **model.call_kwargs)
-    out = result.frames if hasattr(result, "frames") else result.images
+    out = output_samples(result)
     arr = np.asarray(out[0], dtype=np.float32)
     return np.clip(arr, 0.0, 1.0)

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 __all__ = [
     "Family", "Variant", "FAMILIES", "family_for", "variant", "variant_names", "variant_for_model_index",
     "block_outputs", "blocks", "expert_names", "expert_segments", "expert_lengths", "SKIP_INPUTS", "SKIP_PLACEHOLDERS",
-    "INPUT_ARGUMENTS", "STRENGTH_SKIP", "STRENGTH_KEEP", "steps_run", "variants_taking",
+    "INPUT_ARGUMENTS", "STRENGTH_SKIP", "STRENGTH_KEEP", "steps_run", "variants_taking", "output_samples",
 ]
 
 # CFG styles (how a pipeline runs guidance), for readers of Variant.cfg.
@@ -72,6 +72,8 @@ class Variant:
             image-to-video) and ``"mask"`` (inpaint); :data:`INPUT_ARGUMENTS` names their call arguments.
         strength: the pipeline's default ``strength`` when it takes one (img2img, inpaint), else ``None``.
         strength_rule: how ``strength`` trims the steps (``STRENGTH_SKIP`` or ``STRENGTH_KEEP``).
+        batches: whether one call makes several samples (a list of prompts, one generator each). Cosmos 3's
+            pipeline makes one sample per call (it keeps the first prompt of a list): its jobs run one call each.
     """
 
     name: str
@@ -85,6 +87,7 @@ class Variant:
     inputs: tuple[str, ...] = ()
     strength: float | None = None
     strength_rule: str = STRENGTH_SKIP
+    batches: bool = True
 
     def __post_init__(self) -> None:
         if self.tiny_call is not None:
@@ -313,6 +316,48 @@ FAMILIES: tuple[Family, ...] = (
         Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),
                 tiny_call={**_TINY_64, "num_frames": 7, "guidance_scale": 4.5}),
     )),
+    # HunyuanImage-2.1: dual- then single-stream blocks (both return hidden_states, encoder_hidden_states);
+    # real CFG run by the pipeline's guider (AdaptiveProjectedMixGuidance: CFG, then adaptive projected
+    # guidance from its 6th step) as two calls per step in cache_context("pred_cond") / ("pred_uncond").
+    Family("hunyuanimage", "HunyuanImageTransformer2DModel", ("transformer_blocks", "single_transformer_blocks"), (
+        Variant("hunyuanimage", "HunyuanImagePipeline", video=False, cfg=CFG_SEPARATE, preset="hunyuanimage",
+                contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "negative_prompt": ""}),
+    )),
+    # Bria (BRIA-3.2): FLUX-style dual- then single-stream blocks, both returning (encoder_hidden_states,
+    # hidden_states): diffusers' registry lists the dual-stream block as returning hidden_states alone and
+    # not the single-stream one, so the layout is the family's word for both stacks. Real CFG as one batch
+    # of two (uncond first) with no cache context.
+    Family("bria", "BriaTransformer2DModel", ("transformer_blocks", "single_transformer_blocks"), (
+        Variant("bria", "BriaPipeline", video=False, cfg=CFG_BATCHED, preset="bria",
+                tiny_call={**_TINY_64, "guidance_scale": 5.0}),
+    ), stack_outputs={s: ("encoder_hidden_states", "hidden_states")
+                      for s in ("transformer_blocks", "single_transformer_blocks")}),
+    # Kandinsky 5.0 T2V: text blocks refine the prompt embeddings, then visual (decoder) blocks cross-attend
+    # to them; the visual tokens, (batch, frames, height, width, width of the model) after unflattening, enter
+    # out_layer. Both stacks are skipped: the text stream only feeds the visual blocks. CFG as two calls per
+    # step (cond, then uncond) that open no cache context, told apart by their prompt embeddings.
+    Family("kandinsky5", "Kandinsky5Transformer3DModel", ("text_transformer_blocks", "visual_transformer_blocks"), (
+        Variant("kandinsky5", "Kandinsky5T2VPipeline", video=True, cfg=CFG_SEPARATE, preset="kandinsky5", contexts=(),
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 5.0}),
+    ), head="out_layer", stack_outputs={"text_transformer_blocks": ("x",)}, branch_argument="encoder_hidden_states"),
+    # Motif-Video: dual-stream, then single-stream blocks whose last ones are decoder layers (they re-read the
+    # embedded video tokens with the encoder's output as context); every kind returns (hidden_states,
+    # encoder_hidden_states). Real CFG by the pipeline's guider as two calls per step in
+    # cache_context("pred_cond") / ("pred_uncond").
+    Family("motif", "MotifVideoTransformer3DModel", ("transformer_blocks", "single_transformer_blocks"), (
+        Variant("motif", "MotifVideoPipeline", video=True, cfg=CFG_SEPARATE, preset="motif",
+                contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "num_frames": 5}),
+    )),
+    # Cosmos 3 (omni): the transformer is a vision-language text model whose decoder layers carry two
+    # streams, the prompt's tokens (und_seq) and the generated modalities' tokens (gen_seq: the video's, in
+    # text-to-video); each layer returns (und_seq, gen_seq) and all are skipped. The head is the generation
+    # stream's final norm (norm_moe_gen), whose input is the video tokens, packed without a batch axis; the
+    # timestep enters only through the input tokens, so the head has no timestep modulation. CFG as two calls
+    # per step in cache_context("cond") / ("uncond"), each giving the step index.
+    Family("cosmos3", "Cosmos3OmniTransformer", ("layers",), (
+        Variant("cosmos3", "Cosmos3OmniPipeline", video=True, cfg=CFG_SEPARATE, preset="cosmos3", batches=False,
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 6.0}),
+    ), head="norm_moe_gen"),
 )
 
 # The prompt-only pipelines first, then those that also take an image (so listings read as before).
@@ -337,6 +382,19 @@ def steps_run(v: Variant, num_steps: int, strength: float | None = None) -> int:
     if v.strength_rule == STRENGTH_KEEP:
         return min(int(num_steps * strength), num_steps)
     return num_steps - int(max(num_steps - min(num_steps * strength, num_steps), 0))
+
+
+def output_samples(result: Any) -> Any:
+    """The samples a pipeline call returned, one per prompt: ``result.frames`` (video pipelines),
+    ``result.images``, or Cosmos 3's ``result.video``, the one sample of its call, which this gives a batch
+    axis when it has none (decoded: frames, height, width, channels; its latents already have one)."""
+    for name in ("frames", "images"):
+        if hasattr(result, name):
+            return getattr(result, name)
+    video = result.video
+    if isinstance(video, list) or getattr(video, "ndim", 5) == 4:  # PIL frames, or one decoded video
+        return [video] if isinstance(video, list) else video[None]
+    return video
 
 
 def variant_names(tiny_only: bool = False) -> tuple[str, ...]:
