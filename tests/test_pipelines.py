@@ -165,6 +165,19 @@ def test_bad_inputs_are_one_line_and_exit_2_before_loading(files, no_loading, ar
     assert message in result.output and len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("name", IMAGE_FAMILIES)
+def test_each_image_pipeline_checks_its_inputs_before_loading(files, no_loading, name):
+    """Every image-input preset refuses a missing --image, and a missing --mask (inpaint) or a --mask it does
+    not use, in one line with exit 2, before any model loads."""
+    v = variant(name)[1]
+    result = cli("gen", "x", "-m", f"tiny-{name}")
+    assert result.exit_code == 2 and f"'tiny-{name}' ({v.pipeline}) needs --image" in result.output, result.output
+    result = cli("gen", "x", "-m", f"tiny-{name}", "--image", "in.png", *(() if "mask" in v.inputs else ("--mask", "mask.png")))
+    expected = "needs --mask" if "mask" in v.inputs else f"--mask is not used by 'tiny-{name}' ({v.pipeline} takes no mask)"
+    assert result.exit_code == 2 and expected in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_gen_edits_an_image_and_counts_nfe_over_the_steps_run(files):
     import json
 

@@ -171,6 +171,10 @@ FAMILIES: tuple[Family, ...] = (
         Variant("flux-kontext", "FluxKontextPipeline", video=False, cfg=CFG_DISTILLED, preset="flux-kontext",
                 tiny_call={**_TINY_64, "guidance_scale": 2.5, "max_area": 4096, "_auto_resize": False},
                 inputs=_IMAGE),
+        # Fill (inpaint/outpaint): the masked image's latents and the mask ride along each token's channels
+        # (a transformer of 384 input channels); one call per step, no cache context, strength 1 by default.
+        Variant("flux-fill", "FluxFillPipeline", video=False, cfg=CFG_DISTILLED, preset="flux-fill", contexts=(),
+                tiny_call={**_TINY_64, "guidance_scale": 30.0}, inputs=_INPAINT, strength=1.0),
     ), branch_argument="encoder_hidden_states"),
     Family("sd3", "SD3Transformer2DModel", ("transformer_blocks",), (
         # SD3.5: real CFG, cond and uncond run as one batch of 2.
@@ -178,6 +182,10 @@ FAMILIES: tuple[Family, ...] = (
                 tiny_call={**_TINY_64, "guidance_scale": 4.5}),
         Variant("sd35-img2img", "StableDiffusion3Img2ImgPipeline", video=False, cfg=CFG_BATCHED,
                 preset="sd35-img2img", tiny_call={**_TINY_64, "guidance_scale": 4.5}, inputs=_IMAGE, strength=0.6),
+        # Inpaint with SD3's own 16-channel transformer: the pipeline blends the noised input image in outside
+        # the mask after every step (a 33-channel transformer would take mask and masked image as input).
+        Variant("sd35-inpaint", "StableDiffusion3InpaintPipeline", video=False, cfg=CFG_BATCHED,
+                preset="sd35-inpaint", tiny_call={**_TINY_64, "guidance_scale": 4.5}, inputs=_INPAINT, strength=0.6),
     )),
     Family("hunyuan", "HunyuanVideoTransformer3DModel", ("transformer_blocks", "single_transformer_blocks"), (
         # HunyuanVideo: embedded guidance, one call per step.

@@ -60,14 +60,14 @@ from ...hooks.families import variant, variant_names
 from ..call_defaults import FILE_NAME, write_call_defaults
 from .chroma import build_chroma
 from .cogvideox import build_cogvideox
-from .flux import build_flux
+from .flux import build_flux, build_flux_fill
 from .flux2 import build_flux2_dev, build_flux2_klein
 from .hunyuan import build_hunyuan
 from .hunyuan15 import build_hunyuan15
 from .ltx import build_ltx
 from .mochi import build_mochi
 from .qwenimage import build_qwenimage
-from .sd3 import build_sd35
+from .sd3 import build_sd35, build_sd35_inpaint
 from .sdxl import build_sdxl
 from .wan import build_wan, build_wan22, build_wan22_5b
 from .zimage import build_zimage
@@ -117,6 +117,7 @@ _BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.Ma
     "ltx-i2v": _same_components(build_ltx, "ltx-i2v"),
     "sdxl-img2img": _same_components(build_sdxl, "sdxl-img2img"),
     "sdxl-inpaint": _same_components(build_sdxl, "sdxl-inpaint"),
+    "flux-fill": build_flux_fill, "sd35-inpaint": build_sd35_inpaint,
 })
 
 
