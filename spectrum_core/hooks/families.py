@@ -202,6 +202,13 @@ FAMILIES: tuple[Family, ...] = (
         # Wan2.2-TI2V-5B: one transformer over the 48-channel, 16x VAE; per-token timesteps (expand_timesteps).
         Variant("wan22-5b", "WanPipeline", video=True, cfg=CFG_SEPARATE, preset="wan22-5b",
                 tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 5.0}),
+        # Image-to-video: the image's latents (and a first-frame mask) ride along the latents' channels (36 in).
+        # Wan2.1 I2V adds CLIP image tokens to every block's cross-attention; Wan2.2 I2V A14B has no image
+        # encoder and two experts. Both run CFG as two calls in cond/uncond contexts, like WanPipeline.
+        Variant("wan-i2v", "WanImageToVideoPipeline", video=True, cfg=CFG_SEPARATE, preset="wan-i2v",
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 5.0}, inputs=_IMAGE),
+        Variant("wan22-i2v", "WanImageToVideoPipeline", video=True, cfg=CFG_SEPARATE, preset="wan22-i2v", experts=2,
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 3.5}, inputs=_IMAGE),
     ), components=("transformer", "transformer_2"), handover="boundary_ratio", block_outputs=("hidden_states",)),
     # Qwen-Image: true CFG (true_cfg_scale with a negative prompt) as two calls in cond/uncond contexts.
     Family("qwenimage", "QwenImageTransformer2DModel", ("transformer_blocks",), (
