@@ -112,6 +112,85 @@ def test_bare_wan_i2v_folders_find_their_variant(tiny_pipes, tiny_cache):
         assert bare.family == name and bare.steps == load_preset(variant(name)[1].preset).steps
 
 
+# --- Qwen-Image-Edit (-Plus): no tiny model (transformers builds their Qwen2VLProcessor only with torchvision),
+# so the pipelines run on prompt embeddings, over the tiny Qwen-Image transformer loaded with from_pretrained.
+
+EDIT = ("qwenimage-edit", "qwenimage-edit-plus")
+EDIT_SIZE = 128  # the output: 16 latent tokens; the input image is resized to 1 MP by the pipeline: 1024 tokens
+
+
+@pytest.fixture(scope="module")
+def edit_pipes(tmp_path_factory):
+    import diffusers
+
+    from spectrum_core.models.tiny.qwenimage import EDIT_MISSING, build_qwenimage_edit_denoiser
+
+    loaded = {}
+
+    def get(name):
+        if name not in loaded:
+            pipeline = variant(name)[1].pipeline
+            folder = tmp_path_factory.mktemp(name)
+            build_qwenimage_edit_denoiser(0, pipeline).save_pretrained(folder)
+            loaded[name] = getattr(diffusers, pipeline).from_pretrained(folder, **dict.fromkeys(EDIT_MISSING))
+            loaded[name].set_progress_bar_config(disable=True)
+        return loaded[name]
+
+    return get
+
+
+def run_edit(pipe):
+    """One seeded edit with true CFG, on fixed cond/uncond prompt embeddings; the steps its loop ran."""
+    g = torch.Generator().manual_seed(1)
+    embeds = {"prompt_embeds": torch.randn(1, 7, 32, generator=g), "negative_prompt_embeds": torch.randn(1, 5, 32, generator=g)}
+    ran = []
+
+    def on_step(_pipe, i, _t, kwargs):
+        ran.append(i)
+        return kwargs
+
+    out = generate(pipe, None, STEPS, prompt=None, image=inputs("flux-kontext")["image"], true_cfg_scale=4.0,
+                   height=EDIT_SIZE, width=EDIT_SIZE, callback_on_step_end=on_step, **embeds)
+    return out, len(ran)
+
+
+@pytest.mark.parametrize("name", EDIT)
+def test_qwen_edit_forecasts_latents_and_image_tokens_and_keeps_the_latents(name, edit_pipes):
+    pipe = edit_pipes(name)
+    n_blocks = len(blocks(pipe.transformer, family_for(pipe.transformer)))
+    heads = []
+    watch = pipe.transformer.norm_out.register_forward_pre_hook(lambda _m, args: heads.append(args[0].shape[1]))
+    counter = BlockCounter(pipe)
+    try:
+        before, ran = run_edit(pipe)
+        full_count, counter.count = counter.count, 0
+        with apply_spectrum(pipe, CONFIG) as handle:
+            hooked, ran_hooked = run_edit(pipe)
+            stats = handle.stats
+        hooked_count = counter.count
+    finally:
+        counter.close()
+        watch.remove()
+    after, _ = run_edit(pipe)
+
+    latent_tokens, image_tokens = (EDIT_SIZE // 16 // 2) ** 2, (1024 // 16 // 2) ** 2
+    assert before.shape[1] == latent_tokens  # what the pipeline keeps of the transformer's output
+    assert set(heads) == {latent_tokens + image_tokens}  # the head (and so the forecast) sees both
+    assert ran == ran_hooked == STEPS and full_count == STEPS * 2 * n_blocks
+    assert stats.nfe_by_branch == {"transformer/cond": NFE, "transformer/uncond": NFE}  # cache contexts cond/uncond
+    assert hooked_count == NFE * 2 * n_blocks
+    assert np.isfinite(hooked).all() and not np.array_equal(hooked, before)
+    assert np.array_equal(after, before)
+
+
+@pytest.mark.parametrize("name", EDIT)
+def test_qwen_edit_presets_check_the_image_before_loading(files, no_loading, name):
+    result = cli("gen", "x", "-m", name)
+    assert result.exit_code == 2 and f"'{name}' ({variant(name)[1].pipeline}) needs --image" in result.output, result.output
+    result = cli("gen", "x", "-m", name, "--image", "in.png", "--strength", "0.5")
+    assert result.exit_code == 2 and f"--strength is not used by '{name}'" in result.output, result.output
+
+
 def test_strength_rules_differ_as_the_pipelines_do():
     """FLUX-style pipelines skip int(n - n*s) steps, the SD ones keep int(n*s): 12 at 0.55 runs 7 and 6."""
     flow, keep = variant("flux-img2img")[1], variant("sdxl-img2img")[1]

@@ -220,6 +220,15 @@ FAMILIES: tuple[Family, ...] = (
         Variant("qwenimage-inpaint", "QwenImageInpaintPipeline", video=False, cfg=CFG_SEPARATE,
                 preset="qwenimage-inpaint", tiny_call={**_TINY_64, "true_cfg_scale": 4.0, "negative_prompt": " "},
                 inputs=_INPAINT, strength=0.6),
+        # Edit: the input image's latents (resized to about 1 MP) ride along the latents' tokens in one sequence,
+        # as with Kontext; the head's input holds both and the pipeline keeps the latents' part. The prompt is
+        # encoded with the image by Qwen2.5-VL. Plus takes several input images (their tokens in turn).
+        # No tiny model: transformers cannot build their Qwen2VLProcessor without torchvision (see
+        # models/tiny/qwenimage.py); their tests run the pipelines on prompt embeddings.
+        Variant("qwenimage-edit", "QwenImageEditPipeline", video=False, cfg=CFG_SEPARATE, preset="qwenimage-edit",
+                inputs=_IMAGE),
+        Variant("qwenimage-edit-plus", "QwenImageEditPlusPipeline", video=False, cfg=CFG_SEPARATE,
+                preset="qwenimage-edit-plus", inputs=_IMAGE),
     )),
     # FLUX.2: dev (Mistral-3 text encoder, embedded guidance, one call per step) and Klein (Qwen3 text
     # encoder; the base models run real CFG in cond/uncond contexts, the step-distilled ones one call).
