@@ -10,7 +10,7 @@ from PIL import Image
 from conftest import generate
 from spectrum_core import SpectrumConfig, apply_spectrum, nfe_bounds
 from spectrum_core.hooks.families import CFG_SEPARATE, STRENGTH_KEEP, blocks, expert_names, family_for, steps_run, variant
-from spectrum_core.models.tiny import IMAGE_FAMILIES
+from spectrum_core.models.tiny import IMAGE_FAMILIES, TINY_CALL_KWARGS
 
 STEPS, STRENGTH, NFE = 12, 0.55, 4
 CONFIG = SpectrumConfig(nfe=NFE, warmup=2)
@@ -20,9 +20,10 @@ def inputs(name):
     """The call's image (and mask, and strength) for a tiny pipeline that takes them."""
     rng = np.random.RandomState(0)
     v = variant(name)[1]
-    out = {"image": Image.fromarray((rng.rand(64, 64, 3) * 255).astype("uint8"))}
+    out = {v.arguments["image"]: Image.fromarray((rng.rand(64, 64, 3) * 255).astype("uint8"))}
     if "mask" in v.inputs:
-        out["mask_image"] = Image.fromarray(np.where(np.arange(64)[None, :] >= 32, 255, 0).astype("uint8").repeat(64, 0))
+        out[v.arguments["mask"]] = Image.fromarray(
+            np.where(np.arange(64)[None, :] >= 32, 255, 0).astype("uint8").repeat(64, 0))
     if v.strength is not None:
         out["strength"] = STRENGTH
     return out
@@ -189,6 +190,25 @@ def test_qwen_edit_presets_check_the_image_before_loading(files, no_loading, nam
     assert result.exit_code == 2 and f"'{name}' ({variant(name)[1].pipeline}) needs --image" in result.output, result.output
     result = cli("gen", "x", "-m", name, "--image", "in.png", "--strength", "0.5")
     assert result.exit_code == 2 and f"--strength is not used by '{name}'" in result.output, result.output
+
+
+def test_wan_vace_skips_both_stacks_and_forecasts_the_reference_frame_too(tiny_pipes):
+    """WanVACETransformer3DModel runs its vace blocks, then its blocks; both are Spectrum's. The reference
+    image's latent frame leads the sequence the head sees (and so the forecast); the pipeline drops it before
+    decoding."""
+    pipe = tiny_pipes("wan-vace")
+    stacks = [stack for stack, _ in blocks(pipe.transformer, family_for(pipe.transformer))]
+    assert stacks == ["vace_blocks"] * 2 + ["blocks"] * 2
+    heads = []
+    watch = pipe.transformer.norm_out.register_forward_pre_hook(lambda _m, args: heads.append(args[0].shape[1]))
+    try:
+        latents, _ = run(pipe, "wan-vace", steps=4)  # latents as denoised: the reference frame still leads
+        video, _ = run(pipe, "wan-vace", steps=4, output_type="np")
+    finally:
+        watch.remove()
+    tokens_per_frame = (latents.shape[3] // 2) * (latents.shape[4] // 2)
+    assert latents.shape[2] == 1 + 2 and set(heads) == {3 * tokens_per_frame}  # reference + (5 - 1) / 4 + 1 frames
+    assert video.shape[1] == TINY_CALL_KWARGS["wan-vace"]["num_frames"]  # decoded without the reference frame
 
 
 def test_strength_rules_differ_as_the_pipelines_do():

@@ -70,6 +70,8 @@ class Variant:
             ``Family.branch_argument``). Each name is one Spectrum state.
         inputs: what the pipeline takes besides the prompt, each required: ``"image"`` (img2img, edit,
             image-to-video) and ``"mask"`` (inpaint); :data:`INPUT_ARGUMENTS` names their call arguments.
+        arguments: the call argument each input fills where the pipeline names it otherwise (Wan VACE takes the
+            image as ``reference_images``); ``None``: :data:`INPUT_ARGUMENTS`.
         strength: the pipeline's default ``strength`` when it takes one (img2img, inpaint), else ``None``.
         strength_rule: how ``strength`` trims the steps (``STRENGTH_SKIP`` or ``STRENGTH_KEEP``).
     """
@@ -85,10 +87,12 @@ class Variant:
     inputs: tuple[str, ...] = ()
     strength: float | None = None
     strength_rule: str = STRENGTH_SKIP
+    arguments: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.tiny_call is not None:
             object.__setattr__(self, "tiny_call", MappingProxyType(dict(self.tiny_call)))
+        object.__setattr__(self, "arguments", MappingProxyType({**INPUT_ARGUMENTS, **(self.arguments or {})}))
         if self.contexts is None:
             object.__setattr__(self, "contexts", _CONTEXTS[self.cfg])
 
@@ -286,6 +290,19 @@ FAMILIES: tuple[Family, ...] = (
         Variant("hunyuan15", "HunyuanVideo15Pipeline", video=True, cfg=CFG_SEPARATE, preset="hunyuan15",
                 contexts=("pred_cond", "pred_uncond"), tiny_call={**_TINY_64, "num_frames": 5}),
     ), block_outputs=("hidden_states", "encoder_hidden_states")),
+    # Wan VACE: a Wan transformer of its own class whose vace blocks run first, on the control video's tokens
+    # (the masked video's latents and the mask: 96 channels), each returning a hint that the pipeline's blocks
+    # add in after their layer and the control stream for the next vace block; both stacks are skipped on a
+    # forecast step (a skipped vace block hands back its hidden_states as the hint, which only feeds skipped
+    # blocks and the head, whose input is the forecast). CFG as two calls in cond/uncond contexts; two experts
+    # possible (boundary_ratio) like Wan2.2. Here the input image is a reference image (subject to video): its
+    # latent frame leads the sequence, the head's input holds it and the pipeline drops it at the end.
+    Family("wan-vace", "WanVACETransformer3DModel", ("vace_blocks", "blocks"), (
+        Variant("wan-vace", "WanVACEPipeline", video=True, cfg=CFG_SEPARATE, preset="wan-vace",
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 5.0}, inputs=_IMAGE,
+                arguments={"image": "reference_images"}),
+    ), components=("transformer", "transformer_2"), handover="boundary_ratio", block_outputs=("hidden_states",),
+        stack_outputs={"vace_blocks": ("hidden_states", "control_hidden_states")}),
     # Mochi: cond and uncond as one batch of two, inside one cache_context("cond_uncond"), like LTX-Video.
     Family("mochi", "MochiTransformer3DModel", ("transformer_blocks",), (
         Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),

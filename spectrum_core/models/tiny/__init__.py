@@ -69,7 +69,7 @@ from .mochi import build_mochi
 from .qwenimage import build_qwenimage
 from .sd3 import build_sd35, build_sd35_inpaint
 from .sdxl import build_sdxl
-from .wan import build_wan, build_wan22, build_wan22_5b, build_wan22_i2v, build_wan_i2v
+from .wan import build_wan, build_wan22, build_wan22_5b, build_wan22_i2v, build_wan_i2v, build_wan_vace
 from .zimage import build_zimage
 
 __all__ = ["FAMILIES", "IMAGE_FAMILIES", "TINY_CALL_KWARGS", "build_tiny_pipeline", "tiny_pipeline_dir", "load_tiny_pipeline"]
@@ -118,7 +118,7 @@ _BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.Ma
     "sdxl-img2img": _same_components(build_sdxl, "sdxl-img2img"),
     "sdxl-inpaint": _same_components(build_sdxl, "sdxl-inpaint"),
     "flux-fill": build_flux_fill, "sd35-inpaint": build_sd35_inpaint,
-    "wan-i2v": build_wan_i2v, "wan22-i2v": build_wan22_i2v,
+    "wan-i2v": build_wan_i2v, "wan22-i2v": build_wan22_i2v, "wan-vace": build_wan_vace,
 })
 
 

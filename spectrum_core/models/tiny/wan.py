@@ -123,3 +123,16 @@ def build_wan22_5b(seed: int) -> diffusers.DiffusionPipeline:
         tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer,
         expand_timesteps=True,
     )
+
+
+def build_wan_vace(seed: int) -> diffusers.DiffusionPipeline:
+    """Wan2.1 VACE: WanVACETransformer3DModel, two Wan blocks each followed by a vace hint (vace layers 0 and
+    1). The control video enters at 96 channels: the latents of its inactive (unmasked) and reactive (masked)
+    parts, 16 + 16, and the 8x8 pixel mask of each latent pixel, 64; the wan text encoder, VAE and scheduler."""
+    with seeded(seed):
+        transformer = diffusers.WanVACETransformer3DModel(
+            patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=16, out_channels=16,
+            text_dim=32, freq_dim=64, ffn_dim=64, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+            rope_max_seq_len=64, vace_layers=[0, 1], vace_in_channels=96,
+        ).eval()
+    return diffusers.WanVACEPipeline(**_wan_parts(seed), transformer=transformer)
