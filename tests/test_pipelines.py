@@ -30,8 +30,9 @@ def inputs(name):
 
 
 class BlockCounter:
-    """Counts block executions through each block's first parametrised submodule (which runs only when the
-    block computes: a skipped block's own forward hooks still fire)."""
+    """Counts block executions: a block call counts when its first parametrised submodule ran inside it (a
+    skipped block's own forward hooks still fire; that submodule may run more than once per block call, as
+    the token-replace norms' linear does, once for each timestep embedding)."""
 
     def __init__(self, pipe):
         self.count, self.handles = 0, []
@@ -39,7 +40,15 @@ class BlockCounter:
             module = getattr(pipe, name)
             for _, block in blocks(module, family_for(module)):
                 leaf = next(m for m in block.modules() if m is not block and list(m.parameters(recurse=False)))
-                self.handles.append(leaf.register_forward_hook(lambda *_: setattr(self, "count", self.count + 1)))
+                ran = [False]
+                self.handles += [
+                    block.register_forward_pre_hook(lambda *_, ran=ran: ran.__setitem__(0, False)),
+                    leaf.register_forward_hook(lambda *_, ran=ran: ran.__setitem__(0, True)),
+                    block.register_forward_hook(lambda *_, ran=ran: self._done(ran)),
+                ]
+
+    def _done(self, ran):
+        self.count += ran[0]
 
     def close(self):
         for h in self.handles:
@@ -209,6 +218,21 @@ def test_wan_vace_skips_both_stacks_and_forecasts_the_reference_frame_too(tiny_p
     tokens_per_frame = (latents.shape[3] // 2) * (latents.shape[4] // 2)
     assert latents.shape[2] == 1 + 2 and set(heads) == {3 * tokens_per_frame}  # reference + (5 - 1) / 4 + 1 frames
     assert video.shape[1] == TINY_CALL_KWARGS["wan-vace"]["num_frames"]  # decoded without the reference frame
+
+
+def test_hunyuan_i2v_true_cfg_branches_without_a_context_and_the_image_frame_kept(tiny_pipes):
+    """HunyuanVideoImageToVideoPipeline opens no cache context; with true CFG its two calls per step are told
+    apart by their prompt embeddings. The first latent frame is the input image's, which the pipeline keeps
+    (it steps frames 1: only): forecasting leaves it as it is and changes the others."""
+    pipe = tiny_pipes("hunyuan-i2v")
+    cfg = {"true_cfg_scale": 2.0, "negative_prompt": "blurry"}
+    plain, _ = run(pipe, "hunyuan-i2v", **cfg)
+    with apply_spectrum(pipe, CONFIG) as handle:
+        out, ran = run(pipe, "hunyuan-i2v", **cfg)
+        stats = handle.stats
+    assert ran == STEPS and stats.transformer_calls == 2 * STEPS
+    assert stats.nfe_by_branch == {"transformer/cond": NFE, "transformer/uncond": NFE}
+    assert np.array_equal(out[:, :, 0], plain[:, :, 0]) and not np.array_equal(out[:, :, 1:], plain[:, :, 1:])
 
 
 def test_strength_rules_differ_as_the_pipelines_do():

@@ -195,7 +195,14 @@ FAMILIES: tuple[Family, ...] = (
         # HunyuanVideo: embedded guidance, one call per step.
         Variant("hunyuan", "HunyuanVideoPipeline", video=True, cfg=CFG_DISTILLED, preset="hunyuan",
                 tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 6.0}),
-    ), block_outputs=("hidden_states", "encoder_hidden_states")),
+        # Image-to-video (HunyuanVideo-I2V, token replace): the image's latents are the first latent frame,
+        # kept by the pipeline, whose tokens the token-replace blocks modulate with the timestep-0 embedding;
+        # the head sees every frame's tokens and the pipeline steps frames 1: only. Embedded guidance, one call
+        # per step, no cache context; with true_cfg_scale > 1 two calls, told apart by their prompt embeddings
+        # (branch_argument; HunyuanVideoPipeline always opens a context, so it is unaffected).
+        Variant("hunyuan-i2v", "HunyuanVideoImageToVideoPipeline", video=True, cfg=CFG_DISTILLED, preset="hunyuan-i2v",
+                contexts=(), tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 6.0}, inputs=_IMAGE),
+    ), block_outputs=("hidden_states", "encoder_hidden_states"), branch_argument="encoder_hidden_states"),
     Family("wan", "WanTransformer3DModel", ("blocks",), (
         # Wan2.1: CFG as two calls per step, in cache_context("cond") / ("uncond").
         Variant("wan", "WanPipeline", video=True, cfg=CFG_SEPARATE, preset="wan",

@@ -62,7 +62,7 @@ from .chroma import build_chroma
 from .cogvideox import build_cogvideox
 from .flux import build_flux, build_flux_fill
 from .flux2 import build_flux2_dev, build_flux2_klein
-from .hunyuan import build_hunyuan
+from .hunyuan import build_hunyuan, build_hunyuan_i2v
 from .hunyuan15 import build_hunyuan15
 from .ltx import build_ltx
 from .mochi import build_mochi
@@ -119,6 +119,7 @@ _BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.Ma
     "sdxl-inpaint": _same_components(build_sdxl, "sdxl-inpaint"),
     "flux-fill": build_flux_fill, "sd35-inpaint": build_sd35_inpaint,
     "wan-i2v": build_wan_i2v, "wan22-i2v": build_wan22_i2v, "wan-vace": build_wan_vace,
+    "hunyuan-i2v": build_hunyuan_i2v,
 })
 
 
