@@ -1,6 +1,8 @@
-"""The pipelines that take an input image (img2img, inpaint, Kontext edit, image-to-video) under Spectrum, each
+"""The pipelines that take an input image (img2img, inpaint, fill, edit, image-to-video, VACE) under Spectrum, each
 on its tiny model loaded with from_pretrained: exact block calls over the steps the pipeline actually runs
-(strength < 1 runs fewer), remove() bit-identical, finite output."""
+(strength < 1 runs fewer; two experts), remove() bit-identical, finite output, CFG branches apart; what the head
+sees beside the kept latents (edit image tokens, VACE's reference frame, HunyuanVideo-I2V's image frame); the
+command line's input checks. Qwen-Image-Edit (-Plus) has no tiny model and runs on prompt embeddings."""
 
 import numpy as np
 import pytest
