@@ -506,10 +506,11 @@ class Runner:
             kwargs[self.preset.guidance_kwarg] = job.guidance
         if self.preset.is_video:
             kwargs["num_frames"] = job.frames
+        arguments = variant(self.preset.family)[1].arguments  # the call arguments the inputs fill
         if job.image is not None:
-            kwargs["image"] = _read_image(job.image, "RGB")
+            kwargs[arguments["image"]] = _read_image(job.image, "RGB")
         if job.mask is not None:
-            kwargs["mask_image"] = _read_image(job.mask, "L")
+            kwargs[arguments["mask"]] = _read_image(job.mask, "L")
         if job.strength is not None:
             kwargs["strength"] = job.strength
         kwargs["output_type"] = "np"  # images become PIL in generate(), after the finiteness check

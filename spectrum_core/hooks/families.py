@@ -70,6 +70,8 @@ class Variant:
             ``Family.branch_argument``). Each name is one Spectrum state.
         inputs: what the pipeline takes besides the prompt, each required: ``"image"`` (img2img, edit,
             image-to-video) and ``"mask"`` (inpaint); :data:`INPUT_ARGUMENTS` names their call arguments.
+        arguments: the call argument each input fills where the pipeline names it otherwise (Wan VACE takes the
+            image as ``reference_images``); ``None``: :data:`INPUT_ARGUMENTS`.
         strength: the pipeline's default ``strength`` when it takes one (img2img, inpaint), else ``None``.
         strength_rule: how ``strength`` trims the steps (``STRENGTH_SKIP`` or ``STRENGTH_KEEP``).
         batches: whether one call makes several samples (a list of prompts, one generator each). Cosmos 3's
@@ -88,10 +90,12 @@ class Variant:
     strength: float | None = None
     strength_rule: str = STRENGTH_SKIP
     batches: bool = True
+    arguments: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.tiny_call is not None:
             object.__setattr__(self, "tiny_call", MappingProxyType(dict(self.tiny_call)))
+        object.__setattr__(self, "arguments", MappingProxyType({**INPUT_ARGUMENTS, **(self.arguments or {})}))
         if self.contexts is None:
             object.__setattr__(self, "contexts", _CONTEXTS[self.cfg])
 
@@ -186,6 +190,10 @@ FAMILIES: tuple[Family, ...] = (
         Variant("flux-kontext", "FluxKontextPipeline", video=False, cfg=CFG_DISTILLED, preset="flux-kontext",
                 tiny_call={**_TINY_64, "guidance_scale": 2.5, "max_area": 4096, "_auto_resize": False},
                 inputs=_IMAGE),
+        # Fill (inpaint/outpaint): the masked image's latents and the mask ride along each token's channels
+        # (a transformer of 384 input channels); one call per step, no cache context, strength 1 by default.
+        Variant("flux-fill", "FluxFillPipeline", video=False, cfg=CFG_DISTILLED, preset="flux-fill", contexts=(),
+                tiny_call={**_TINY_64, "guidance_scale": 30.0}, inputs=_INPAINT, strength=1.0),
     ), branch_argument="encoder_hidden_states"),
     Family("sd3", "SD3Transformer2DModel", ("transformer_blocks",), (
         # SD3.5: real CFG, cond and uncond run as one batch of 2.
@@ -193,12 +201,23 @@ FAMILIES: tuple[Family, ...] = (
                 tiny_call={**_TINY_64, "guidance_scale": 4.5}),
         Variant("sd35-img2img", "StableDiffusion3Img2ImgPipeline", video=False, cfg=CFG_BATCHED,
                 preset="sd35-img2img", tiny_call={**_TINY_64, "guidance_scale": 4.5}, inputs=_IMAGE, strength=0.6),
+        # Inpaint with SD3's own 16-channel transformer: the pipeline blends the noised input image in outside
+        # the mask after every step (a 33-channel transformer would take mask and masked image as input).
+        Variant("sd35-inpaint", "StableDiffusion3InpaintPipeline", video=False, cfg=CFG_BATCHED,
+                preset="sd35-inpaint", tiny_call={**_TINY_64, "guidance_scale": 4.5}, inputs=_INPAINT, strength=0.6),
     )),
     Family("hunyuan", "HunyuanVideoTransformer3DModel", ("transformer_blocks", "single_transformer_blocks"), (
         # HunyuanVideo: embedded guidance, one call per step.
         Variant("hunyuan", "HunyuanVideoPipeline", video=True, cfg=CFG_DISTILLED, preset="hunyuan",
                 tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 6.0}),
-    ), block_outputs=("hidden_states", "encoder_hidden_states")),
+        # Image-to-video (HunyuanVideo-I2V, token replace): the image's latents are the first latent frame,
+        # kept by the pipeline, whose tokens the token-replace blocks modulate with the timestep-0 embedding;
+        # the head sees every frame's tokens and the pipeline steps frames 1: only. Embedded guidance, one call
+        # per step, no cache context; with true_cfg_scale > 1 two calls, told apart by their prompt embeddings
+        # (branch_argument; HunyuanVideoPipeline always opens a context, so it is unaffected).
+        Variant("hunyuan-i2v", "HunyuanVideoImageToVideoPipeline", video=True, cfg=CFG_DISTILLED, preset="hunyuan-i2v",
+                contexts=(), tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 6.0}, inputs=_IMAGE),
+    ), block_outputs=("hidden_states", "encoder_hidden_states"), branch_argument="encoder_hidden_states"),
     Family("wan", "WanTransformer3DModel", ("blocks",), (
         # Wan2.1: CFG as two calls per step, in cache_context("cond") / ("uncond").
         Variant("wan", "WanPipeline", video=True, cfg=CFG_SEPARATE, preset="wan",
@@ -209,6 +228,13 @@ FAMILIES: tuple[Family, ...] = (
         # Wan2.2-TI2V-5B: one transformer over the 48-channel, 16x VAE; per-token timesteps (expand_timesteps).
         Variant("wan22-5b", "WanPipeline", video=True, cfg=CFG_SEPARATE, preset="wan22-5b",
                 tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 5.0}),
+        # Image-to-video: the image's latents (and a first-frame mask) ride along the latents' channels (36 in).
+        # Wan2.1 I2V adds CLIP image tokens to every block's cross-attention; Wan2.2 I2V A14B has no image
+        # encoder and two experts. Both run CFG as two calls in cond/uncond contexts, like WanPipeline.
+        Variant("wan-i2v", "WanImageToVideoPipeline", video=True, cfg=CFG_SEPARATE, preset="wan-i2v",
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 5.0}, inputs=_IMAGE),
+        Variant("wan22-i2v", "WanImageToVideoPipeline", video=True, cfg=CFG_SEPARATE, preset="wan22-i2v", experts=2,
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 3.5}, inputs=_IMAGE),
     ), components=("transformer", "transformer_2"), handover="boundary_ratio", block_outputs=("hidden_states",)),
     # Qwen-Image: true CFG (true_cfg_scale with a negative prompt) as two calls in cond/uncond contexts.
     Family("qwenimage", "QwenImageTransformer2DModel", ("transformer_blocks",), (
@@ -220,6 +246,15 @@ FAMILIES: tuple[Family, ...] = (
         Variant("qwenimage-inpaint", "QwenImageInpaintPipeline", video=False, cfg=CFG_SEPARATE,
                 preset="qwenimage-inpaint", tiny_call={**_TINY_64, "true_cfg_scale": 4.0, "negative_prompt": " "},
                 inputs=_INPAINT, strength=0.6),
+        # Edit: the input image's latents (resized to about 1 MP) ride along the latents' tokens in one sequence,
+        # as with Kontext; the head's input holds both and the pipeline keeps the latents' part. The prompt is
+        # encoded with the image by Qwen2.5-VL. Plus takes several input images (their tokens in turn).
+        # No tiny model: transformers cannot build their Qwen2VLProcessor without torchvision (see
+        # models/tiny/qwenimage.py); their tests run the pipelines on prompt embeddings.
+        Variant("qwenimage-edit", "QwenImageEditPipeline", video=False, cfg=CFG_SEPARATE, preset="qwenimage-edit",
+                inputs=_IMAGE),
+        Variant("qwenimage-edit-plus", "QwenImageEditPlusPipeline", video=False, cfg=CFG_SEPARATE,
+                preset="qwenimage-edit-plus", inputs=_IMAGE),
     )),
     # FLUX.2: dev (Mistral-3 text encoder, embedded guidance, one call per step) and Klein (Qwen3 text
     # encoder; the base models run real CFG in cond/uncond contexts, the step-distilled ones one call).
@@ -311,6 +346,19 @@ FAMILIES: tuple[Family, ...] = (
                 tiny_call={**_TINY_64, "guidance_scale": 4.5, "use_resolution_binning": False,
                            "clean_caption": False, "max_sequence_length": 64}),
     )),
+    # Wan VACE: a Wan transformer of its own class whose vace blocks run first, on the control video's tokens
+    # (the masked video's latents and the mask: 96 channels), each returning a hint that the pipeline's blocks
+    # add in after their layer and the control stream for the next vace block; both stacks are skipped on a
+    # forecast step (a skipped vace block hands back its hidden_states as the hint, which only feeds skipped
+    # blocks and the head, whose input is the forecast). CFG as two calls in cond/uncond contexts; two experts
+    # possible (boundary_ratio) like Wan2.2. Here the input image is a reference image (subject to video): its
+    # latent frame leads the sequence, the head's input holds it and the pipeline drops it at the end.
+    Family("wan-vace", "WanVACETransformer3DModel", ("vace_blocks", "blocks"), (
+        Variant("wan-vace", "WanVACEPipeline", video=True, cfg=CFG_SEPARATE, preset="wan-vace",
+                tiny_call={**_TINY_64, "num_frames": 5, "guidance_scale": 5.0}, inputs=_IMAGE,
+                arguments={"image": "reference_images"}),
+    ), components=("transformer", "transformer_2"), handover="boundary_ratio", block_outputs=("hidden_states",),
+        stack_outputs={"vace_blocks": ("hidden_states", "control_hidden_states")}),
     # Mochi: cond and uncond as one batch of two, inside one cache_context("cond_uncond"), like LTX-Video.
     Family("mochi", "MochiTransformer3DModel", ("transformer_blocks",), (
         Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),

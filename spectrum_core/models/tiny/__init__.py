@@ -63,9 +63,9 @@ from .chroma import build_chroma
 from .cogvideox import build_cogvideox
 from .cogview4 import build_cogview4
 from .cosmos3 import build_cosmos3
-from .flux import build_flux
+from .flux import build_flux, build_flux_fill
 from .flux2 import build_flux2_dev, build_flux2_klein
-from .hunyuan import build_hunyuan
+from .hunyuan import build_hunyuan, build_hunyuan_i2v
 from .hunyuan15 import build_hunyuan15
 from .hunyuanimage import build_hunyuanimage
 from .kandinsky5 import build_kandinsky5
@@ -76,9 +76,9 @@ from .mochi import build_mochi
 from .motif import build_motif
 from .pixart import build_pixart_sigma
 from .qwenimage import build_qwenimage
-from .sd3 import build_sd35
+from .sd3 import build_sd35, build_sd35_inpaint
 from .sdxl import build_sdxl
-from .wan import build_wan, build_wan22, build_wan22_5b
+from .wan import build_wan, build_wan22, build_wan22_5b, build_wan22_i2v, build_wan_i2v, build_wan_vace
 from .zimage import build_zimage
 
 __all__ = ["FAMILIES", "IMAGE_FAMILIES", "TINY_CALL_KWARGS", "build_tiny_pipeline", "tiny_pipeline_dir", "load_tiny_pipeline"]
@@ -129,6 +129,9 @@ _BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.Ma
     "ltx-i2v": _same_components(build_ltx, "ltx-i2v"),
     "sdxl-img2img": _same_components(build_sdxl, "sdxl-img2img"),
     "sdxl-inpaint": _same_components(build_sdxl, "sdxl-inpaint"),
+    "flux-fill": build_flux_fill, "sd35-inpaint": build_sd35_inpaint,
+    "wan-i2v": build_wan_i2v, "wan22-i2v": build_wan22_i2v, "wan-vace": build_wan_vace,
+    "hunyuan-i2v": build_hunyuan_i2v,
 })
 
 

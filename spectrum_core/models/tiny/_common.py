@@ -147,8 +147,12 @@ def t5_tokenizer(model_max_length: int = 512):
     return T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=model_max_length)
 
 
-def llama_tokenizer():
-    """Llama(-3-like) BPE tokenizer with the chat-header special tokens HunyuanVideo's template uses."""
+def llama_tokenizer(template: str | None = None, special: tuple[str, ...] = ()):
+    """Llama(-3-like) BPE tokenizer with the chat-header special tokens HunyuanVideo's template uses.
+
+    Trained on the vocabulary plus ``template`` (HunyuanVideo's text-to-video prompt template by default);
+    ``special``: more special tokens (the image-to-video template's ``<image>``).
+    """
     from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video import DEFAULT_PROMPT_TEMPLATE
     from tokenizers import Regex, models, pre_tokenizers
     from transformers import LlamaTokenizer
@@ -162,7 +166,7 @@ def llama_tokenizer():
             pre_tokenizers.Split(Regex(r"▁?[A-Za-z]+|[0-9]|\n+|▁|[^A-Za-z0-9\n▁]"), behavior="isolated"),
         ]
     )
-    template = DEFAULT_PROMPT_TEMPLATE["template"]
+    template = DEFAULT_PROMPT_TEMPLATE["template"] if template is None else template
     corpus = [" ".join(_WORDS), " ".join(w.capitalize() for w in _WORDS)]
     corpus.append(template)  # special tokens are split off first, as at encoding time
     vocab, merges = _train_bpe(
@@ -170,7 +174,7 @@ def llama_tokenizer():
         None,
         pre_tokenizer,
         corpus,
-        [unk, bos, eos, pad, *_LLAMA_CHAT_TOKENS],
+        [unk, bos, eos, pad, *_LLAMA_CHAT_TOKENS, *special],
         initial_alphabet=[chr(c) for c in range(32, 127)] + ["\n", "\t", "▁"],
     )
     return LlamaTokenizer(
@@ -182,7 +186,7 @@ def llama_tokenizer():
         pad_token=pad,
         add_bos_token=True,
         padding_side="right",  # the pipeline crops the template from the left
-        additional_special_tokens=list(_LLAMA_CHAT_TOKENS),
+        additional_special_tokens=[*_LLAMA_CHAT_TOKENS, *special],
         model_max_length=1024,
     )
 
