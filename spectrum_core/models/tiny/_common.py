@@ -351,6 +351,35 @@ def qwen3_encoder(tokenizer, hidden_size: int, num_layers: int, seed: int):
 
 
 @functools.lru_cache(maxsize=1)
+def hunyuan_text_encoders(template: str, seed: int) -> dict[str, Any]:
+    """The two text encoders HunyuanVideo-1.5 and HunyuanImage-2.1 share, tiny: a Qwen2.5-VL text model
+    (3 layers: the pipelines read ``hidden_states[-3]``) over a tokenizer that splits ``template``, the
+    pipeline's system-message prefix, into exactly the tokens it crops, and a ByT5 glyph encoder for quoted
+    text. Returns the pipeline's ``text_encoder``/``tokenizer``/``text_encoder_2``/``tokenizer_2``."""
+    from transformers import ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel, T5Config, T5EncoderModel
+
+    tokenizer = qwen_tokenizer(template)
+    text_config = Qwen2_5_VLTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+        num_attention_heads=2, num_key_value_heads=1,
+        max_position_embeddings=2048,  # the template plus the pipelines' tokenizer_max_length (1000) must fit
+        rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [2, 3, 3]},
+        bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    with seeded(seed + 1):
+        text_encoder = Qwen2_5_VLTextModel(text_config).eval()
+    tokenizer_2 = ByT5Tokenizer()  # bytes: no vocabulary to train
+    glyph_config = T5Config(
+        vocab_size=len(tokenizer_2), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+        relative_attention_num_buckets=8, relative_attention_max_distance=32, feed_forward_proj="gated-gelu",
+        pad_token_id=tokenizer_2.pad_token_id, eos_token_id=tokenizer_2.eos_token_id, decoder_start_token_id=0,
+    )
+    with seeded(seed + 3):
+        text_encoder_2 = T5EncoderModel(glyph_config).eval()
+    return {"text_encoder": text_encoder, "tokenizer": tokenizer, "text_encoder_2": text_encoder_2,
+            "tokenizer_2": tokenizer_2}
+
+
 def _components() -> dict[str, Any]:
     return json.loads((Path(__file__).with_name("components.json")).read_text(encoding="utf-8"))
 

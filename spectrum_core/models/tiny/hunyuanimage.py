@@ -17,7 +17,7 @@ import inspect
 
 import diffusers
 
-from ._common import assemble, qwen_tokenizer, seeded
+from ._common import assemble, hunyuan_text_encoders
 
 
 def system_template() -> str:
@@ -27,28 +27,4 @@ def system_template() -> str:
 
 
 def build_hunyuanimage(seed: int) -> diffusers.DiffusionPipeline:
-    from transformers import ByT5Tokenizer, Qwen2_5_VLTextConfig, Qwen2_5_VLTextModel, T5Config, T5EncoderModel
-
-    tokenizer = qwen_tokenizer(system_template())
-    text_config = Qwen2_5_VLTextConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-        num_hidden_layers=3,  # the pipeline reads hidden_states[-3]
-        num_attention_heads=2, num_key_value_heads=1,
-        max_position_embeddings=2048,  # template (34) + tokenizer_max_length (1000) must fit
-        rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [2, 3, 3]},
-        bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-    )
-    with seeded(seed + 1):
-        text_encoder = Qwen2_5_VLTextModel(text_config).eval()
-    tokenizer_2 = ByT5Tokenizer()  # bytes: no vocabulary to train
-    glyph_config = T5Config(
-        vocab_size=len(tokenizer_2), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
-        relative_attention_num_buckets=8, relative_attention_max_distance=32, feed_forward_proj="gated-gelu",
-        pad_token_id=tokenizer_2.pad_token_id, eos_token_id=tokenizer_2.eos_token_id, decoder_start_token_id=0,
-    )
-    with seeded(seed + 3):
-        text_encoder_2 = T5EncoderModel(glyph_config).eval()
-    return assemble(
-        "hunyuanimage", diffusers.HunyuanImagePipeline, seed, text_encoder=text_encoder, tokenizer=tokenizer,
-        text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,
-    )
+    return assemble("hunyuanimage", diffusers.HunyuanImagePipeline, seed, **hunyuan_text_encoders(system_template(), seed))
