@@ -70,6 +70,25 @@ def run(pipe, name, steps=STEPS, **extra):
 
 
 @pytest.mark.parametrize("name", IMAGE_FAMILIES)
+def test_the_registry_names_the_cache_contexts_the_pipeline_opens(name, tiny_pipes, monkeypatch):
+    """Variant.contexts is what the pipeline opens around each step's transformer calls (none for the FLUX
+    img2img/inpaint/Kontext/Fill and HunyuanVideo-I2V pipelines, which is why diffusers' caches fail there)."""
+    pipe = tiny_pipes(name)
+    opened = []
+    for expert in expert_names(pipe):
+        denoiser = getattr(pipe, expert)
+        enter = getattr(denoiser, "cache_context", None)  # SD3's transformer and SDXL's UNet have none
+        if enter is not None:
+            def recording(context, *args, _enter=enter, **kwargs):
+                opened.append(context)
+                return _enter(context, *args, **kwargs)
+
+            monkeypatch.setattr(denoiser, "cache_context", recording)
+    _, ran = run(pipe, name, steps=4)
+    assert opened == list(variant(name)[1].contexts) * ran
+
+
+@pytest.mark.parametrize("name", IMAGE_FAMILIES)
 def test_spectrum_counts_exact_block_calls_over_the_steps_run(name, tiny_pipes):
     pipe = tiny_pipes(name)
     v = variant(name)[1]

@@ -180,15 +180,15 @@ FAMILIES: tuple[Family, ...] = (
         # Image-to-image and inpaint: the same transformer from a partly noised input image, over the last
         # steps only (strength); no cache context, one call per step.
         Variant("flux-img2img", "FluxImg2ImgPipeline", video=False, cfg=CFG_DISTILLED, preset="flux-img2img",
-                tiny_call={**_TINY_64, "guidance_scale": 3.5}, inputs=_IMAGE, strength=0.6),
+                contexts=(), tiny_call={**_TINY_64, "guidance_scale": 3.5}, inputs=_IMAGE, strength=0.6),
         Variant("flux-inpaint", "FluxInpaintPipeline", video=False, cfg=CFG_DISTILLED, preset="flux-inpaint",
-                tiny_call={**_TINY_64, "guidance_scale": 3.5}, inputs=_INPAINT, strength=0.6),
+                contexts=(), tiny_call={**_TINY_64, "guidance_scale": 3.5}, inputs=_INPAINT, strength=0.6),
         # Kontext (edit): the input image's tokens ride along the latents' in one sequence; the head's input
         # holds both and the pipeline keeps the latents' part. With true_cfg_scale > 1 it makes cond and
         # uncond calls without a cache context, told apart by their prompt embeddings (branch_argument).
         # The tiny call keeps the 64x64 input as it is (the pipeline would resize it to a ~1 MP resolution).
         Variant("flux-kontext", "FluxKontextPipeline", video=False, cfg=CFG_DISTILLED, preset="flux-kontext",
-                tiny_call={**_TINY_64, "guidance_scale": 2.5, "max_area": 4096, "_auto_resize": False},
+                contexts=(), tiny_call={**_TINY_64, "guidance_scale": 2.5, "max_area": 4096, "_auto_resize": False},
                 inputs=_IMAGE),
         # Fill (inpaint/outpaint): the masked image's latents and the mask ride along each token's channels
         # (a transformer of 384 input channels); one call per step, no cache context, strength 1 by default.
