@@ -150,7 +150,7 @@ def test_every_variant_has_its_shipped_preset():
 
 
 @pytest.mark.parametrize("name", ["ltx", "cogvideox", "chroma", "qwenimage", "flux2", "flux2-klein", "hunyuan15", "mochi",
-                                  "ltx2", "cogview4", "lumina2", "pixart-sigma", "hunyuanimage", "bria", "kandinsky5",
+                                  "ltx2", "cogview4", "lumina2", "pixart-sigma", "latte", "hunyuanimage", "bria", "kandinsky5",
                                   "motif", "cosmos3"])
 def test_a_bare_folder_finds_its_variant_from_model_index(name):
     _, var = variant(name)
@@ -247,3 +247,22 @@ def test_output_samples_gives_every_pipeline_output_a_batch_axis():
     assert output_samples(types.SimpleNamespace(video=latents)) is latents  # its latents carry the batch axis
     pil = [object()] * 5
     assert output_samples(types.SimpleNamespace(video=pil)) == [pil]
+
+
+def test_the_runner_passes_the_frames_by_the_pipelines_own_name(tiny_cache, monkeypatch):
+    """LattePipeline takes its frame count as video_length (it has no num_frames): the runner's call names it
+    so, and the video it writes has the preset's frames, forecast with Spectrum."""
+    from spectrum_core.app.presets import load_preset
+    from spectrum_core.app.request import build_job
+    from spectrum_core.app.runner import Runner
+
+    monkeypatch.setenv("SPECTRUM_CACHE", str(tiny_cache))
+    preset = load_preset("tiny-latte")
+    assert variant("latte")[1].frames_argument == "video_length"
+    job = build_job(preset, "a cat", {"steps": 8, "nfe": 6, "seed": 1})
+    runner = Runner(preset, device="cpu")
+    kwargs = runner.call_kwargs(job, torch.Generator())
+    assert kwargs["video_length"] == preset.frames == 5 and "num_frames" not in kwargs
+    result = runner.generate(job)
+    assert result.nfe == 6 and np.asarray(result.media).shape == (5, 64, 64, 3)
+    assert variant("wan")[1].frames_argument == "num_frames"

@@ -287,6 +287,7 @@ BLOCK_OUTPUTS = {
     "cogview4": _HE,
     "lumina2": _H,
     "pixart-sigma": _H,  # BasicTransformerBlock
+    "latte": _H,  # BasicTransformerBlock, spatial and temporal
     "hunyuanimage": _HE,
     "kandinsky5": {"text_transformer_blocks": ("x",), "visual_transformer_blocks": ("visual_embed",)},
     "motif": _HE,

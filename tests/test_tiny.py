@@ -96,7 +96,7 @@ def test_short_call_gives_finite_output_of_the_expected_shape(family, load):
     kw = TINY_CALL_KWARGS[family]
     array = np.asarray(output_samples(out))
     if family in VIDEO:
-        assert array.shape == (1, kw["num_frames"], kw["height"], kw["width"], 3)
+        assert array.shape == (1, kw[variant(family)[1].frames_argument], kw["height"], kw["width"], 3)
     else:
         assert array.shape == (1, kw["height"], kw["width"], 3)
     assert np.isfinite(array).all() and array.std() > 0
@@ -156,6 +156,7 @@ CALL_PATTERNS = {
     "cogview4": (2, 1, ["cond", "uncond"]),
     "lumina2": (2, 1, []),
     "pixart-sigma": (1, 2, []),
+    "latte": (1, 2, []),
     "hunyuanimage": (2, 1, ["pred_cond", "pred_uncond"]),
     "bria": (1, 2, []),
     "kandinsky5": (2, 1, []),

@@ -505,7 +505,7 @@ class Runner:
         if job.guidance is not None:
             kwargs[self.preset.guidance_kwarg] = job.guidance
         if self.preset.is_video:
-            kwargs["num_frames"] = job.frames
+            kwargs[variant(self.preset.family)[1].frames_argument] = job.frames
         if job.image is not None:
             kwargs["image"] = _read_image(job.image, "RGB")
         if job.mask is not None:

@@ -74,6 +74,8 @@ class Variant:
         strength_rule: how ``strength`` trims the steps (``STRENGTH_SKIP`` or ``STRENGTH_KEEP``).
         batches: whether one call makes several samples (a list of prompts, one generator each). Cosmos 3's
             pipeline makes one sample per call (it keeps the first prompt of a list): its jobs run one call each.
+        frames_argument: the call argument that takes a video's number of frames (LattePipeline's is
+            ``video_length``); its tiny call names the frames the same way.
     """
 
     name: str
@@ -88,6 +90,7 @@ class Variant:
     strength: float | None = None
     strength_rule: str = STRENGTH_SKIP
     batches: bool = True
+    frames_argument: str = "num_frames"
 
     def __post_init__(self) -> None:
         if self.tiny_call is not None:
@@ -310,6 +313,15 @@ FAMILIES: tuple[Family, ...] = (
         Variant("pixart-sigma", "PixArtSigmaPipeline", video=False, cfg=CFG_BATCHED, preset="pixart-sigma",
                 tiny_call={**_TINY_64, "guidance_scale": 4.5, "use_resolution_binning": False,
                            "clean_caption": False, "max_sequence_length": 64}),
+    )),
+    # Latte: spatial and temporal BasicTransformerBlock stacks, called interleaved (spatial i, then temporal i,
+    # the latter over each patch's frames), all registry-listed as returning hidden_states and all skipped;
+    # CFG as one batch of two with no cache context (one state). norm_out gets the video tokens as (batch x
+    # frames, patches, width). The temporal position table is as long as the trained clip (16 frames), so the
+    # frame count is fixed; the pipeline names it video_length.
+    Family("latte", "LatteTransformer3DModel", ("transformer_blocks", "temporal_transformer_blocks"), (
+        Variant("latte", "LattePipeline", video=True, cfg=CFG_BATCHED, preset="latte", frames_argument="video_length",
+                tiny_call={**_TINY_64, "video_length": 5, "guidance_scale": 7.5, "clean_caption": False}),
     )),
     # Mochi: cond and uncond as one batch of two, inside one cache_context("cond_uncond"), like LTX-Video.
     Family("mochi", "MochiTransformer3DModel", ("transformer_blocks",), (
