@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from spectrum_core.hooks.families import output_samples
+from spectrum_core.hooks.families import output_samples, prompt_kwargs, variant
 from spectrum_core.models.tiny import FAMILIES, TINY_CALL_KWARGS, load_tiny_pipeline
 
 # Tiny models run fastest on one thread (a second one only adds synchronisation), and CI has two cores.
@@ -40,8 +40,9 @@ def generate(pipe, family, steps, seed=0, prompt="a red circle on a navy backgro
     fast; ``output_type="np"`` gives decoded images (N, H, W, 3) or videos (N, F, H, W, 3) in [0, 1].
     """
     kwargs = {**(TINY_CALL_KWARGS[family] if family is not None else {}), **overrides}
+    words = prompt_kwargs(variant(family)[1], prompt, getattr(pipe, "labels", None)) if family else {"prompt": prompt}
     result = pipe(
-        prompt=prompt,  # by name: FLUX.2 Klein's first argument is `image`
+        **words,  # by name: FLUX.2 Klein's first argument is `image`; DiT's prompt is its class ids
         num_inference_steps=steps,
         generator=torch.Generator().manual_seed(seed),
         output_type=output_type,

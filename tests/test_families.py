@@ -27,7 +27,7 @@ def _experts(pipe):
 
 
 # The linear layer that maps each head token to one patch of the output, where it is not the transformer's proj_out.
-HEAD_PROJECTIONS = {"kandinsky5": "out_layer.out_layer"}
+HEAD_PROJECTIONS = {"kandinsky5": "out_layer.out_layer", "dit": "proj_out_2"}
 
 
 @pytest.mark.parametrize("family", ALL_FAMILIES)
@@ -150,7 +150,7 @@ def test_every_variant_has_its_shipped_preset():
 
 
 @pytest.mark.parametrize("name", ["ltx", "cogvideox", "chroma", "qwenimage", "flux2", "flux2-klein", "hunyuan15", "mochi",
-                                  "ltx2", "cogview4", "lumina2", "pixart-sigma", "hunyuanimage", "bria", "kandinsky5",
+                                  "ltx2", "cogview4", "lumina2", "pixart-sigma", "latte", "dit", "hunyuanimage", "bria", "kandinsky5",
                                   "motif", "cosmos3"])
 def test_a_bare_folder_finds_its_variant_from_model_index(name):
     _, var = variant(name)
@@ -247,3 +247,67 @@ def test_output_samples_gives_every_pipeline_output_a_batch_axis():
     assert output_samples(types.SimpleNamespace(video=latents)) is latents  # its latents carry the batch axis
     pil = [object()] * 5
     assert output_samples(types.SimpleNamespace(video=pil)) == [pil]
+
+
+def test_the_runner_passes_the_frames_by_the_pipelines_own_name(tiny_cache, monkeypatch):
+    """LattePipeline takes its frame count as video_length (it has no num_frames): the runner's call names it
+    so, and the video it writes has the preset's frames, forecast with Spectrum."""
+    from spectrum_core.app.presets import load_preset
+    from spectrum_core.app.request import build_job
+    from spectrum_core.app.runner import Runner
+
+    monkeypatch.setenv("SPECTRUM_CACHE", str(tiny_cache))
+    preset = load_preset("tiny-latte")
+    assert variant("latte")[1].frames_argument == "video_length"
+    job = build_job(preset, "a cat", {"steps": 8, "nfe": 6, "seed": 1})
+    runner = Runner(preset, device="cpu")
+    kwargs = runner.call_kwargs(job, torch.Generator())
+    assert kwargs["video_length"] == preset.frames == 5 and "num_frames" not in kwargs
+    result = runner.generate(job)
+    assert result.nfe == 6 and np.asarray(result.media).shape == (5, 64, 64, 3)
+    assert variant("wan")[1].frames_argument == "num_frames"
+
+
+def test_a_class_conditional_prompt_names_a_class_label(tiny_cache, tiny_pipes, monkeypatch):
+    """DiT reads ImageNet class ids, not text: the prompt is one of the checkpoint's labels, mapped as the
+    pipeline's get_label_ids maps it (every comma-separated name of a class); an unknown one is refused in
+    one line from model_index.json alone, before any weight loads; a batch gets each job's class."""
+    from spectrum_core.app import runner as runner_module
+    from spectrum_core.app.presets import load_preset
+    from spectrum_core.app.request import RequestError, build_job
+    from spectrum_core.app.runner import Runner
+    from spectrum_core.hooks.families import label_ids, prompt_kwargs
+    from spectrum_core.models.tiny.dit import ID2LABEL
+
+    monkeypatch.setenv("SPECTRUM_CACHE", str(tiny_cache))
+    pipe = tiny_pipes("dit")
+    v = variant("dit")[1]
+    assert v.prompt_argument == "class_labels" and not v.sized
+    preset = load_preset("tiny-dit")
+    assert preset.class_labels() == pipe.labels and len(pipe.labels) > len(ID2LABEL)  # with the synonyms
+    for label in pipe.labels:
+        assert label_ids(pipe.labels, [label]) == pipe.get_label_ids([label])
+    assert prompt_kwargs(v, ["white shark", "umbrella"], pipe.labels) == {"class_labels": [2, 879]}
+    assert prompt_kwargs(variant("flux")[1], "a cat") == {"prompt": "a cat"}
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the weights were loaded")
+
+    monkeypatch.setattr(runner_module, "load_pipeline", no_loading)
+    with pytest.raises(RequestError) as refused:
+        build_job(preset, "white sharks", {"steps": 8})
+    assert "'white sharks' is not one of this model's" in str(refused.value) and "'white shark'" in str(refused.value)
+    assert "\n" not in str(refused.value)
+    monkeypatch.undo()
+
+    monkeypatch.setenv("SPECTRUM_CACHE", str(tiny_cache))
+    jobs = [build_job(preset, p, {"steps": 8, "nfe": 6, "seed": 1}) for p in ("umbrella", "a cat")]
+    runner = Runner(preset, device="cpu")
+    kwargs = runner.call_kwargs(jobs[0], torch.Generator())
+    assert kwargs["class_labels"] == [879] and not {"prompt", "height", "width"} & set(kwargs)
+    together = runner.generate_batch(jobs)
+    alone = [runner.generate(job) for job in jobs]
+    assert [r.nfe for r in together] == [6, 6] and np.asarray(together[0].media).shape == (64, 64, 3)
+    for a, b in zip(together, alone):
+        assert np.allclose(np.asarray(a.media, dtype=float), np.asarray(b.media, dtype=float), atol=2)
+    assert not np.array_equal(np.asarray(together[0].media), np.asarray(together[1].media))

@@ -7,11 +7,12 @@ import dataclasses
 import diffusers
 import pytest
 
+from spectrum_core.hooks.families import variant
 from spectrum_core.app.presets import (DEFAULT_MODEL, Preset, PresetError, list_presets, load_preset,
                                    load_preset_file, preset_for_model_dir, preset_names)
 
 HUB = {"flux", "flux-schnell", "sd35", "hunyuan", "wan", "wan-1.3b", "wan22"}
-TINY = {"tiny-flux", "tiny-sd35", "tiny-hunyuan", "tiny-wan", "tiny-wan22"}
+TINY = {"tiny-flux", "tiny-sd35", "tiny-hunyuan", "tiny-wan", "tiny-wan22", "tiny-latte"}  # tiny-latte: its frames are video_length
 
 
 def test_every_model_of_the_issue_has_a_preset():
@@ -66,8 +67,8 @@ def test_tiny_presets_match_the_tiny_factory(name: str):
     family = preset.source.split(":", 1)[1]
     expected = dict(TINY_CALL_KWARGS[family])
     got = {"height": preset.height, "width": preset.width, preset.guidance_kwarg: preset.guidance, **preset.call}
-    if preset.is_video:
-        got["num_frames"] = preset.frames
+    if preset.is_video:  # LattePipeline names its frames video_length
+        got[variant(preset.family)[1].frames_argument] = preset.frames
     assert got == expected
 
 

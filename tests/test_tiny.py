@@ -14,7 +14,7 @@ from spectrum_core.models.tiny import (
     tiny_pipeline_dir,
 )
 
-from spectrum_core.hooks.families import expert_names, output_samples, variant
+from spectrum_core.hooks.families import expert_names, output_samples, prompt_kwargs, variant
 
 VIDEO = {name for name in FAMILIES if variant(name)[1].video}
 PROMPT = "a photo of an astronaut riding a zebra-striped horse"
@@ -38,7 +38,8 @@ def load(tiny_pipes):
 
 def run(pipe, family, steps, **overrides):
     kwargs = {**TINY_CALL_KWARGS[family], **overrides}
-    return pipe(prompt=PROMPT, num_inference_steps=steps, generator=torch.Generator().manual_seed(0), **kwargs)
+    words = prompt_kwargs(variant(family)[1], PROMPT, getattr(pipe, "labels", None))  # DiT: class ids
+    return pipe(**words, num_inference_steps=steps, generator=torch.Generator().manual_seed(0), **kwargs)
 
 
 def count_calls(module):
@@ -96,9 +97,12 @@ def test_short_call_gives_finite_output_of_the_expected_shape(family, load):
     kw = TINY_CALL_KWARGS[family]
     array = np.asarray(output_samples(out))
     if family in VIDEO:
-        assert array.shape == (1, kw["num_frames"], kw["height"], kw["width"], 3)
-    else:
+        assert array.shape == (1, kw[variant(family)[1].frames_argument], kw["height"], kw["width"], 3)
+    elif variant(family)[1].sized:
         assert array.shape == (1, kw["height"], kw["width"], 3)
+    else:  # DiT: its transformer's sample size, in latents
+        side = pipe.transformer.config.sample_size * 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+        assert array.shape == (1, side, side, 3)
     assert np.isfinite(array).all() and array.std() > 0
 
 
@@ -156,6 +160,8 @@ CALL_PATTERNS = {
     "cogview4": (2, 1, ["cond", "uncond"]),
     "lumina2": (2, 1, []),
     "pixart-sigma": (1, 2, []),
+    "latte": (1, 2, []),
+    "dit": (1, 2, []),
     "hunyuanimage": (2, 1, ["pred_cond", "pred_uncond"]),
     "bria": (1, 2, []),
     "kandinsky5": (2, 1, []),

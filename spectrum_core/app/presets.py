@@ -25,7 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from ..hooks.families import variant, variant_for_model_index, variant_names
+from ..hooks.families import class_labels, label_ids, variant, variant_for_model_index, variant_names
 from ..method.config import SpectrumConfig
 
 PRESET_PACKAGE = "spectrum_presets"
@@ -204,9 +204,35 @@ class Preset:
 
     def check_prompt(self, prompt: str) -> None:
         """Raise ValueError (naming the unknown word and the vocabulary) if this model cannot read `prompt`.
-        Only the embedded models have a closed vocabulary; any prompt passes for the others."""
+        The embedded models have a closed vocabulary; a class-conditional model (DiT) reads one of its class
+        labels, checked here when its model_index.json is on disk (before any weight loads; else the runner
+        checks at the call); any prompt passes for the others."""
         if self.prompt_grammar is not None:
             prompt_world(self.prompt_grammar).parse_prompt(prompt)
+        if variant(self.family)[1].prompt_argument == "class_labels":
+            labels = self.class_labels()
+            if labels is not None:
+                label_ids(labels, prompt)
+
+    def class_labels(self) -> dict[str, int] | None:
+        """A class-conditional model's labels, read from its model_index.json's ``id2label`` (the tiny
+        folder, a local folder, or the hub cache: nothing is downloaded); None when that file is not there."""
+        if self.source_kind == "tiny":
+            from ..models.tiny import tiny_pipeline_dir
+
+            index: Any = tiny_pipeline_dir(self.source.split(":", 1)[1]) / "model_index.json"
+        elif self.source_kind == "hub":
+            from huggingface_hub import try_to_load_from_cache
+
+            index = try_to_load_from_cache(self.source, "model_index.json")
+            if not isinstance(index, str):
+                return None
+        else:
+            index = self.local_dir() / "model_index.json"
+        index = Path(index)
+        if not index.is_file():
+            return None
+        return class_labels(json.loads(index.read_text(encoding="utf-8")).get("id2label"))
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("spectrum", "origin")}

@@ -35,7 +35,7 @@ import numpy as np
 
 import torch
 
-from ..hooks.families import expert_names, output_samples, variant
+from ..hooks.families import expert_names, output_samples, prompt_kwargs, variant
 from .presets import Preset, PresetError
 from .request import Job, RequestError, WeightsMissing, check_weights, steps_run
 
@@ -500,12 +500,13 @@ class Runner:
     def call_kwargs(self, job: Job, generator: torch.Generator | list[torch.Generator],
                     steps: int | None = None) -> dict[str, Any]:
         kwargs = dict(self.preset.call)
-        kwargs.update(prompt=job.prompt, num_inference_steps=steps or job.steps, height=job.height,
-                      width=job.width, generator=generator)
+        kwargs.update(self.prompt_kwargs(job.prompt), num_inference_steps=steps or job.steps, generator=generator)
+        if variant(self.preset.family)[1].sized:  # DiT's pipeline makes its transformer's size only
+            kwargs.update(height=job.height, width=job.width)
         if job.guidance is not None:
             kwargs[self.preset.guidance_kwarg] = job.guidance
         if self.preset.is_video:
-            kwargs["num_frames"] = job.frames
+            kwargs[variant(self.preset.family)[1].frames_argument] = job.frames
         arguments = variant(self.preset.family)[1].arguments  # the call arguments the inputs fill
         if job.image is not None:
             kwargs[arguments["image"]] = _read_image(job.image, "RGB")
@@ -515,6 +516,15 @@ class Runner:
             kwargs["strength"] = job.strength
         kwargs["output_type"] = "np"  # images become PIL in generate(), after the finiteness check
         return kwargs
+
+    def prompt_kwargs(self, prompt: str | list[str]) -> dict[str, Any]:
+        """What the prompt (or a batch's prompts) becomes in the call: ``prompt``, or a class-conditional
+        pipeline's class ids (DiT), an unknown label refused as a RequestError of one line."""
+        v = variant(self.preset.family)[1]
+        try:
+            return prompt_kwargs(v, prompt, self.pipe.labels if v.prompt_argument == "class_labels" else None)
+        except ValueError as exc:
+            raise RequestError(str(exc), field="prompt", value=prompt) from None
 
     def warmup(self, job: Job) -> None:
         """One untimed 1-step call so one-time costs (allocations, kernel selection) do not land
@@ -580,7 +590,7 @@ class Runner:
             kwargs = self.call_kwargs(job, torch.Generator("cpu").manual_seed(job.seed))
         else:  # one generator per sample: sample i gets the noise a call of job i alone would
             kwargs = self.call_kwargs(job, [torch.Generator("cpu").manual_seed(j.seed) for j in jobs])
-            kwargs["prompt"] = [j.prompt for j in jobs]
+            kwargs.update(self.prompt_kwargs([j.prompt for j in jobs]))
         if takes_callback:  # HunyuanVideo-1.5's pipeline takes none: its steps are told after the call
             kwargs["callback_on_step_end"] = on_step_end
         peak = _PeakMemory(self.device)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..hooks.families import output_samples, variant, variant_names
+from ..hooks.families import output_samples, prompt_kwargs, variant, variant_names
 from ..models import EMBEDDED_DIR, prompt_world
 
 TINY = variant_names(tiny_only=True)
@@ -91,7 +91,15 @@ def resolve_models(requested: list[str] | None, quick: bool) -> list[BenchModel]
 def samples(model: BenchModel, n: int) -> list[tuple[str, int]]:
     """``n`` fixed (prompt, seed) pairs: ``ceil(n/2)`` prompts from the model's vocabulary (the moving
     shapes' for the video model, the shapes' otherwise) × seeds 0 and 1."""
-    prompts = prompt_world(model.name if model.name in EMBEDDED else "shapes").eval_prompts(max(1, (n + 1) // 2))
+    k = max(1, (n + 1) // 2)
+    family = model.name[5:] if model.name.startswith("tiny-") else None
+    if family is not None and variant(family)[1].prompt_argument == "class_labels":  # DiT: its class labels
+        from ..app.presets import load_preset
+
+        labels = list(load_preset(model.name).class_labels() or ())
+        prompts = [labels[i % len(labels)] for i in range(k)]
+    else:
+        prompts = prompt_world(model.name if model.name in EMBEDDED else "shapes").eval_prompts(k)
     pairs = [(p, s) for p in prompts for s in (0, 1)]
     return pairs[:n]
 
@@ -118,7 +126,10 @@ def heldout_samples(model: BenchModel, n: int, base: int) -> list[tuple[str, int
 
 def generate(pipe: Any, model: BenchModel, prompt: str, seed: int, steps: int = 50) -> np.ndarray:
     """The final decoded output as floats in [0, 1]: (H, W, 3) for images, (F, H, W, 3) for videos."""
-    result = pipe(prompt, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed),
+    family = model.name[5:] if model.name.startswith("tiny-") else None
+    words = (prompt_kwargs(variant(family)[1], prompt, getattr(pipe, "labels", None)) if family is not None
+             else {"prompt": prompt})  # DiT: the prompt is a class label, passed as its class id
+    result = pipe(**words, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed),
                   output_type="np", **model.call_kwargs)
     out = output_samples(result)
     arr = np.asarray(out[0], dtype=np.float32)

@@ -25,6 +25,7 @@ __all__ = [
     "Family", "Variant", "FAMILIES", "family_for", "variant", "variant_names", "variant_for_model_index",
     "block_outputs", "blocks", "expert_names", "expert_segments", "expert_lengths", "SKIP_INPUTS", "SKIP_PLACEHOLDERS",
     "INPUT_ARGUMENTS", "STRENGTH_SKIP", "STRENGTH_KEEP", "steps_run", "variants_taking", "output_samples",
+    "class_labels", "label_ids", "prompt_kwargs",
 ]
 
 # CFG styles (how a pipeline runs guidance), for readers of Variant.cfg.
@@ -76,6 +77,14 @@ class Variant:
         strength_rule: how ``strength`` trims the steps (``STRENGTH_SKIP`` or ``STRENGTH_KEEP``).
         batches: whether one call makes several samples (a list of prompts, one generator each). Cosmos 3's
             pipeline makes one sample per call (it keeps the first prompt of a list): its jobs run one call each.
+        frames_argument: the call argument that takes a video's number of frames (LattePipeline's is
+            ``video_length``); its tiny call names the frames the same way.
+        prompt_argument: the call argument the prompt becomes. ``"prompt"``, or ``"class_labels"`` for a
+            class-conditional pipeline (DiT): the prompt is then one of the checkpoint's class labels (its
+            ``id2label``, each entry's comma-separated names), mapped to its class id as the pipeline's
+            ``get_label_ids`` does (:func:`label_ids`).
+        sized: whether the call takes ``height`` and ``width``; DiT's pipeline makes its transformer's
+            ``sample_size`` only (its tiny call and presets give none, and its presets are ``fixed_size``).
     """
 
     name: str
@@ -91,6 +100,9 @@ class Variant:
     strength_rule: str = STRENGTH_SKIP
     batches: bool = True
     arguments: Mapping[str, str] | None = None
+    frames_argument: str = "num_frames"
+    prompt_argument: str = "prompt"
+    sized: bool = True
 
     def __post_init__(self) -> None:
         if self.tiny_call is not None:
@@ -359,6 +371,23 @@ FAMILIES: tuple[Family, ...] = (
                 arguments={"image": "reference_images"}),
     ), components=("transformer", "transformer_2"), handover="boundary_ratio", block_outputs=("hidden_states",),
         stack_outputs={"vace_blocks": ("hidden_states", "control_hidden_states")}),
+    # Latte: spatial and temporal BasicTransformerBlock stacks, called interleaved (spatial i, then temporal i,
+    # the latter over each patch's frames), all registry-listed as returning hidden_states and all skipped;
+    # CFG as one batch of two with no cache context (one state). norm_out gets the video tokens as (batch x
+    # frames, patches, width). The temporal position table is as long as the trained clip (16 frames), so the
+    # frame count is fixed; the pipeline names it video_length.
+    Family("latte", "LatteTransformer3DModel", ("transformer_blocks", "temporal_transformer_blocks"), (
+        Variant("latte", "LattePipeline", video=True, cfg=CFG_BATCHED, preset="latte", frames_argument="video_length",
+                tiny_call={**_TINY_64, "video_length": 5, "guidance_scale": 7.5, "clean_caption": False}),
+    )),
+    # DiT: class-conditional on ImageNet's labels, no text; BasicTransformerBlock blocks (registry-listed:
+    # hidden_states); CFG as one batch of two (the labels, then the null class 1000) with no cache context.
+    # norm_out gets the image tokens (then a timestep- and class-modulated proj_out_2). The prompt is a
+    # class label; the pipeline takes no size, no step callback and no latent output.
+    Family("dit", "DiTTransformer2DModel", ("transformer_blocks",), (
+        Variant("dit", "DiTPipeline", video=False, cfg=CFG_BATCHED, preset="dit", prompt_argument="class_labels",
+                sized=False, tiny_call={"guidance_scale": 4.0}),
+    )),
     # Mochi: cond and uncond as one batch of two, inside one cache_context("cond_uncond"), like LTX-Video.
     Family("mochi", "MochiTransformer3DModel", ("transformer_blocks",), (
         Variant("mochi", "MochiPipeline", video=True, cfg=CFG_BATCHED, preset="mochi", contexts=("cond_uncond",),
@@ -443,6 +472,41 @@ def output_samples(result: Any) -> Any:
     if isinstance(video, list) or getattr(video, "ndim", 5) == 4:  # PIL frames, or one decoded video
         return [video] if isinstance(video, list) else video[None]
     return video
+
+
+def class_labels(id2label: Mapping[Any, str] | None) -> dict[str, int]:
+    """A class-conditional checkpoint's labels (its pipeline's ``id2label``, as model_index.json holds it),
+    each comma-separated name of a class mapped to its id, as DiTPipeline builds its ``labels``."""
+    labels = {}
+    for key, value in (id2label or {}).items():
+        for label in value.split(","):
+            labels[label.strip()] = int(key)
+    return dict(sorted(labels.items()))
+
+
+def label_ids(labels: Mapping[str, int], prompts: Any) -> list[int]:
+    """The class ids of ``prompts`` (one label or a list), as DiTPipeline.get_label_ids maps them; a
+    ValueError of one line (with the nearest labels) for a prompt that is not one of ``labels``."""
+    import difflib
+
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    for prompt in prompts:
+        if prompt not in labels:
+            near = difflib.get_close_matches(prompt, list(labels), n=3, cutoff=0.5)
+            hint = f"; nearest: {', '.join(repr(n) for n in near)}" if near else ""
+            raise ValueError(f"{prompt!r} is not one of this model's {len(labels)} class labels (the prompt of a "
+                             f"class-conditional model names one of its classes, e.g. {next(iter(labels), '')!r}){hint}.")
+    return [labels[p] for p in prompts]
+
+
+def prompt_kwargs(v: Variant, prompt: Any, labels: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The call arguments the prompt (or a list of prompts) of a call of ``v``'s pipeline becomes: ``prompt``,
+    or a class-conditional pipeline's class ids from its ``labels`` (``pipe.labels``)."""
+    if v.prompt_argument == "prompt":
+        return {"prompt": prompt}
+    if labels is None:
+        raise ValueError(f"{v.pipeline} takes {v.prompt_argument}: the prompt needs the pipeline's labels")
+    return {v.prompt_argument: label_ids(labels, prompt)}
 
 
 def variant_names(tiny_only: bool = False) -> tuple[str, ...]:

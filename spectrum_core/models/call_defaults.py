@@ -46,12 +46,12 @@ SCHEMA_VERSION = 1
 
 def call_defaults_document(pipeline: str, call: Mapping[str, Any], fps: int | None = None) -> dict[str, Any]:
     """The file's content for a pipeline class and its call keyword arguments (video when `num_frames` is
-    among them, which then needs `fps`)."""
+    among them, which then needs `fps`, or when `fps` is given: LattePipeline names its frames `video_length`)."""
     call = dict(call)
     for key, value in call.items():
         if not isinstance(value, (bool, int, float, str)) or (isinstance(value, float) and not math.isfinite(value)):
             raise ValueError(f"call default {key!r} must be a finite number, a string or a boolean, got {value!r}")
-    video = "num_frames" in call
+    video = "num_frames" in call or fps is not None
     if video and fps is None:
         raise ValueError("a video model's call defaults need `fps`")
     doc: dict[str, Any] = {"spectrum_call": SCHEMA_VERSION, "pipeline": pipeline,

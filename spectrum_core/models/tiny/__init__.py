@@ -9,7 +9,7 @@ ever downloaded.  The architectures keep the structure of the real models (block
 kinds, scheduler settings, guidance mode) at toy widths (1-2 blocks per stack, widths 16-32).
 
 One module per family holds its builder (``flux``, ``sd3``, ``hunyuan``, ``wan``, ``ltx``, ``cogvideox``,
-``chroma``, ``qwenimage``, ``flux2``, ``zimage``, ``sdxl``, ``hunyuan15``, ``mochi``, ``ltx2``, ``cogview4``, ``lumina2``, ``pixart``, ``hunyuanimage``, ``bria``, ``kandinsky5``, ``motif``, ``cosmos3``); ``_common`` holds the shared vocabulary, tokenizers, text encoders
+``chroma``, ``qwenimage``, ``flux2``, ``zimage``, ``sdxl``, ``hunyuan15``, ``mochi``, ``ltx2``, ``cogview4``, ``lumina2``, ``pixart``, ``hunyuanimage``, ``bria``, ``kandinsky5``, ``motif``, ``cosmos3``, ``latte``, ``dit``); ``_common`` holds the shared vocabulary, tokenizers, text encoders
 and image VAE.
 
 Tokenizers are real ``transformers`` tokenizer classes (CLIP, T5, Llama, Qwen2, Gemma) over a small English
@@ -63,12 +63,14 @@ from .chroma import build_chroma
 from .cogvideox import build_cogvideox
 from .cogview4 import build_cogview4
 from .cosmos3 import build_cosmos3
+from .dit import build_dit
 from .flux import build_flux, build_flux_fill
 from .flux2 import build_flux2_dev, build_flux2_klein
 from .hunyuan import build_hunyuan, build_hunyuan_i2v
 from .hunyuan15 import build_hunyuan15
 from .hunyuanimage import build_hunyuanimage
 from .kandinsky5 import build_kandinsky5
+from .latte import build_latte
 from .ltx import build_ltx
 from .ltx2 import build_ltx2
 from .lumina2 import build_lumina2
@@ -117,7 +119,7 @@ _BUILDERS: Mapping[str, Callable[[int], diffusers.DiffusionPipeline]] = types.Ma
     "qwenimage": build_qwenimage, "flux2-klein": build_flux2_klein, "zimage": build_zimage,
     "sdxl": build_sdxl, "hunyuan15": build_hunyuan15, "flux2": build_flux2_dev,
     "mochi": build_mochi, "ltx2": build_ltx2, "cogview4": build_cogview4,
-    "lumina2": build_lumina2, "pixart-sigma": build_pixart_sigma,
+    "lumina2": build_lumina2, "pixart-sigma": build_pixart_sigma, "latte": build_latte, "dit": build_dit,
     "hunyuanimage": build_hunyuanimage, "bria": build_bria, "kandinsky5": build_kandinsky5,
     "motif": build_motif, "cosmos3": build_cosmos3,
     "flux-img2img": _same_components(build_flux, "flux-img2img"),
@@ -239,7 +241,7 @@ def _tiny_call_defaults(family: str) -> dict[str, Any]:
 
 def _write_tiny_call_defaults(folder: pathlib.Path, family: str) -> None:
     write_call_defaults(folder, variant(family)[1].pipeline, _tiny_call_defaults(family),
-                        fps=_TINY_FPS if "num_frames" in TINY_CALL_KWARGS[family] else None)
+                        fps=_TINY_FPS if variant(family)[1].video else None)
 
 
 def _with_call_defaults(target: pathlib.Path, family: str) -> pathlib.Path:
