@@ -315,7 +315,8 @@ def cli(*args):
 
 @pytest.mark.parametrize("args, message", [
     (["-m", "tiny-flux", "--image", "in.png"], "--image is not used by 'tiny-flux' (FluxPipeline takes no input image)"),
-    (["-m", "tiny-flux-img2img"], "'tiny-flux-img2img' (FluxImg2ImgPipeline) needs --image"),
+    (["-m", "tiny-flux-img2img"], "'tiny-flux-img2img' (FluxImg2ImgPipeline) needs --image: the image to start from"),
+    (["-m", "tiny-wan-vace"], "'tiny-wan-vace' (WanVACEPipeline) needs --image: the reference image, the subject"),
     (["-m", "tiny-flux-img2img", "--image", "nope.png"], "--image nope.png: no such file."),
     (["-m", "tiny-flux-img2img", "--image", "junk.png"], "--image junk.png is not an image that decodes"),
     (["-m", "tiny-flux-inpaint", "--image", "in.png"], "needs --mask"),

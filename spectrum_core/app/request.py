@@ -125,6 +125,10 @@ def _input_image(field: str, path: Any, preset: Preset) -> tuple[str, tuple[int,
     return str(file.resolve()), size
 
 
+# What an input is for, by the call argument it fills, where that is not the usual start image or mask.
+_INPUT_NEEDS = {"reference_images": "the reference image, the subject to put in the video"}
+
+
 def _inputs(preset: Preset, given: Mapping[str, Any]) -> dict[str, Any]:
     """The image, mask and strength of a request, checked against what the preset's pipeline takes."""
     from ..hooks.families import variant, variants_taking
@@ -140,6 +144,7 @@ def _inputs(preset: Preset, given: Mapping[str, Any]) -> dict[str, Any]:
                                f"pick a model that takes one: {others}.", field=field, value=given[field],
                                expected=f"unset for {preset.name}")
         if takes and field not in given:
+            need = _INPUT_NEEDS.get(v.arguments[field], need)
             raise RequestError(f"'{preset.name}' ({v.pipeline}) needs `{field}`: {need}.",
                                field=field, value=None, expected="a path to an image file")
         if takes:
