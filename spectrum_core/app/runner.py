@@ -499,19 +499,19 @@ class Runner:
 
     def call_kwargs(self, job: Job, generator: torch.Generator | list[torch.Generator],
                     steps: int | None = None) -> dict[str, Any]:
+        v = variant(self.preset.family)[1]
         kwargs = dict(self.preset.call)
         kwargs.update(self.prompt_kwargs(job.prompt), num_inference_steps=steps or job.steps, generator=generator)
-        if variant(self.preset.family)[1].sized:  # DiT's pipeline makes its transformer's size only
+        if v.sized:  # DiT's pipeline makes its transformer's size only
             kwargs.update(height=job.height, width=job.width)
         if job.guidance is not None:
             kwargs[self.preset.guidance_kwarg] = job.guidance
         if self.preset.is_video:
-            kwargs[variant(self.preset.family)[1].frames_argument] = job.frames
-        arguments = variant(self.preset.family)[1].arguments  # the call arguments the inputs fill
-        if job.image is not None:
-            kwargs[arguments["image"]] = _read_image(job.image, "RGB")
+            kwargs[v.frames_argument] = job.frames
+        if job.image is not None:  # under the call argument each input fills (Wan VACE: reference_images)
+            kwargs[v.arguments["image"]] = _read_image(job.image, "RGB")
         if job.mask is not None:
-            kwargs[arguments["mask"]] = _read_image(job.mask, "L")
+            kwargs[v.arguments["mask"]] = _read_image(job.mask, "L")
         if job.strength is not None:
             kwargs["strength"] = job.strength
         kwargs["output_type"] = "np"  # images become PIL in generate(), after the finiteness check

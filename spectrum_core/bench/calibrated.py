@@ -36,24 +36,16 @@ import torch
 
 from ..app import metrics
 from ..app import profiles
-from ..hooks.families import output_samples
 from ..method.config import SpectrumConfig
 from ..method.schedule import uniform_steps
 from .methods import (CALIBRATED, Applied, Method, PassCounter, _bisect_threshold, _enable, _mag_ratios, _ours,
                       _taylorseer_schedule_nfe, calibrated_default)
-from .models import BenchModel, heldout_samples, resolve_models, samples
+from .models import BenchModel, generate, heldout_samples, resolve_models, samples
 from .report import clean
 
 CURVE = (8, 10, 12, 14, 16, 18, 20)
 FULL = (10, 14)
 DEFAULT = CALIBRATED
-
-
-def _generate(pipe: Any, model: BenchModel, prompt: str, seed: int, steps: int) -> np.ndarray:
-    result = pipe(prompt, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed),
-                  output_type="np", **model.call_kwargs)
-    out = output_samples(result)
-    return np.clip(np.asarray(out[0], dtype=np.float32), 0.0, 1.0)
 
 
 def _uniform_interval(steps: int, budget: int, warmup: int = 3) -> int | None:
@@ -176,7 +168,7 @@ def run_model(model: BenchModel, n_samples: int, steps: int, budgets: tuple[int,
     pipe.set_progress_bar_config(disable=True)
     pairs = samples(model, n_samples) if heldout is None else heldout_samples(model, n_samples, heldout)
     tune_prompt = pairs[0][0]
-    tune = lambda: _generate(pipe, model, tune_prompt, 1000, steps)  # noqa: E731  (held out: seed 1000)
+    tune = lambda: generate(pipe, model, tune_prompt, 1000, steps)  # noqa: E731  (held out: seed 1000)
     per_budget = {}
     skipped: dict[str, str] = {}
     for k in budgets:
@@ -195,14 +187,14 @@ def run_model(model: BenchModel, n_samples: int, steps: int, budgets: tuple[int,
     try:
         for i, (prompt, seed) in enumerate(pairs):
             log(f"  {model.name} {steps} steps: sample {i + 1}/{len(pairs)} ({prompt!r}, seed {seed})")
-            reference = _generate(pipe, model, prompt, seed, steps)
+            reference = generate(pipe, model, prompt, seed, steps)
             for k, ms in per_budget.items():
                 for m in ms:
                     target, count = (other, other_counter) if m.group == "cache-dit" else (pipe, counter)
                     count.reset()
                     applied = m.apply(target)
                     try:
-                        out = _generate(target, model, prompt, seed, steps)
+                        out = generate(target, model, prompt, seed, steps)
                     finally:
                         applied.remove()
                     rec = scores[k][m.name]
@@ -227,14 +219,15 @@ def run_model(model: BenchModel, n_samples: int, steps: int, budgets: tuple[int,
             if base is not None and m.name != DEFAULT:
                 row["default_minus_this"] = _paired(base["psnr"], rec["psnr"])
             rows.append(row)
-    return {"model": model.name, "steps": steps, "samples": [{"prompt": p, "seed": s} for p, s in pairs],
+    return {"model": model.name, "steps": steps, "heldout": heldout,
+            "samples": [{"prompt": p, "seed": s} for p, s in pairs],
             "tuning_sample": {"prompt": tune_prompt, "seed": 1000}, "rows": rows, "not_run": skipped,
             "seconds": time.perf_counter() - started}
 
 
 def table(result: dict[str, Any]) -> str:
-    seeds = sorted({s["seed"] for s in result["samples"]})
-    which = "" if seeds == [0, 1] or seeds == [0] else f", held out (seeds {seeds[0]} + 53 i)"
+    base = result.get("heldout")
+    which = "" if base is None else f", held out (seeds {base} + 53 i)"
     lines = [f"### {result['model']}, {result['steps']} steps, {len(result['samples'])} samples{which} "
              f"({result['seconds'] / 60:.1f} min)", "",
              "| budget | method | PSNR mean ± std | real passes | block passes | default − this (paired mean ± s.e., worst) |",

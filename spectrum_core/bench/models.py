@@ -37,6 +37,12 @@ class BenchModel:
     def label(self) -> str:
         return "trained embedded model" if self.trained else RANDOM_LABEL
 
+    @property
+    def variant(self) -> Any:
+        """The registry's Variant of a tiny model (how its pipeline is called); None for the embedded models,
+        whose pipelines take a text prompt."""
+        return variant(self.name[5:])[1] if self.name.startswith("tiny-") else None
+
 
 def embedded_available(name: str) -> bool:
     return (EMBEDDED_DIR / name / "model_index.json").is_file()
@@ -92,8 +98,7 @@ def samples(model: BenchModel, n: int) -> list[tuple[str, int]]:
     """``n`` fixed (prompt, seed) pairs: ``ceil(n/2)`` prompts from the model's vocabulary (the moving
     shapes' for the video model, the shapes' otherwise) × seeds 0 and 1."""
     k = max(1, (n + 1) // 2)
-    family = model.name[5:] if model.name.startswith("tiny-") else None
-    if family is not None and variant(family)[1].prompt_argument == "class_labels":  # DiT: its class labels
+    if model.variant is not None and model.variant.prompt_argument == "class_labels":  # DiT: its class labels
         from ..app.presets import load_preset
 
         labels = list(load_preset(model.name).class_labels() or ())
@@ -126,8 +131,7 @@ def heldout_samples(model: BenchModel, n: int, base: int) -> list[tuple[str, int
 
 def generate(pipe: Any, model: BenchModel, prompt: str, seed: int, steps: int = 50) -> np.ndarray:
     """The final decoded output as floats in [0, 1]: (H, W, 3) for images, (F, H, W, 3) for videos."""
-    family = model.name[5:] if model.name.startswith("tiny-") else None
-    words = (prompt_kwargs(variant(family)[1], prompt, getattr(pipe, "labels", None)) if family is not None
+    words = (prompt_kwargs(model.variant, prompt, getattr(pipe, "labels", None)) if model.variant is not None
              else {"prompt": prompt})  # DiT: the prompt is a class label, passed as its class id
     result = pipe(**words, num_inference_steps=steps, generator=torch.Generator().manual_seed(seed),
                   output_type="np", **model.call_kwargs)

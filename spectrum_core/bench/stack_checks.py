@@ -44,8 +44,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..app.runner import device_synchronizer
-from ..hooks.families import variant
+from ..app.runner import _PeakMemory, device_synchronizer
+from ..hooks.families import output_samples, variant
 from ..hooks.spectrum import apply_spectrum
 from ..method.config import SpectrumConfig
 from ..method.schedule import nfe_range
@@ -78,8 +78,7 @@ class Row:
 
 
 def _latents(result: Any) -> np.ndarray:
-    out = result.frames if hasattr(result, "frames") else result.images
-    return torch.as_tensor(out).detach().float().cpu().numpy().astype(np.float64)
+    return torch.as_tensor(output_samples(result)).detach().float().cpu().numpy().astype(np.float64)
 
 
 def _psnr(test: np.ndarray, reference: np.ndarray) -> float:
@@ -94,11 +93,10 @@ class _Call:
     def __init__(self, family: str, steps: int, device: str):
         self.family, self.steps, self.device = family, steps, device
         self.sync = device_synchronizer(device)
-        self.cuda = device.startswith("cuda")
+        self.peak = _PeakMemory(device)
 
     def __call__(self, pipe: Any) -> tuple[np.ndarray, float, int | None]:
-        if self.cuda:
-            torch.cuda.reset_peak_memory_stats(self.device)
+        self.peak.start()
         self.sync()
         start = time.perf_counter()
         result = pipe(prompt="a red circle on a navy background", num_inference_steps=self.steps,
@@ -106,8 +104,7 @@ class _Call:
                       **TINY_CALL_KWARGS[self.family])
         self.sync()
         seconds = time.perf_counter() - start
-        peak = int(torch.cuda.max_memory_allocated(self.device)) if self.cuda else None
-        return _latents(result), seconds, peak
+        return _latents(result), seconds, self.peak.read()
 
 
 def _stack(pipe: Any, check: str, device: str) -> dict[str, Any]:
